@@ -1,0 +1,47 @@
+# Two entry points: `make demo` and `make test`. Each builds .venv itself on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export OPENBLAS_NUM_THREADS := 1
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+SAMPLE := samples/datasets
+DEMO_DIR := demo-collection
+
+.PHONY: demo test lint clean
+
+$(VENV)/.base: constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	# torch first, from the pin, so no later step resolves a CUDA build
+	$(PIP) "torch==2.13.*"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.base pyproject.toml
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(PIP) -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/neurank index $(SAMPLE) --out $(DEMO_DIR)
+	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode bm25
+	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode dense
+	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode hybrid
+	$(BIN)/neurank tune $(DEMO_DIR) --dataset $(SAMPLE) --split train
+	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode bm25,dense,hybrid
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

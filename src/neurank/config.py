@@ -1,0 +1,70 @@
+"""Pydantic configs: one source of defaults, filled from CLI flags or YAML, echoed into artifacts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AnalyzerConfig(_Config):
+    """How text becomes BM25 terms (same rules as bm25s' tokenizer) and the BM25 parameters."""
+
+    lowercase: bool = True
+    token_pattern: str = r"(?u)\b\w\w+\b"
+    stopwords: str | None = "english"
+    stemmer: str | None = "english"
+    k1: float = Field(1.2, ge=0.0)
+    b: float = Field(0.75, ge=0.0, le=1.0)
+
+
+class VectorIndexConfig(_Config):
+    """FAISS index kind: exact inner product (default) or HNSW."""
+
+    kind: Literal["flat", "hnsw"] = "flat"
+    hnsw_m: int = Field(32, ge=4)
+    ef_construction: int = Field(200, ge=8)
+    ef_search: int = Field(128, ge=8)
+    # HNSW graphs cannot drop nodes: deleted vectors stay as tombstones until this share is reached
+    compact_ratio: float = Field(0.25, gt=0.0, le=1.0)
+
+
+class FusionConfig(_Config):
+    """How BM25 and dense scores become one hybrid score."""
+
+    method: Literal["weighted", "rrf"] = "weighted"
+    normalization: Literal["minmax", "zscore"] = "minmax"
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(100, ge=1, description="top-N taken from each retriever before fusing")
+
+
+class BoostConfig(_Config):
+    """Multiplicative boosts on the fused score; a factor of 1.0 turns a boost off."""
+
+    title_match: float = Field(1.0, gt=0.0)
+    category_match: float = Field(1.0, gt=0.0)
+    category_field: str = "category"
+    quality: float = Field(1.0, gt=0.0)
+    quality_field: str = "quality"
+    quality_threshold: float = 0.85
+
+    @property
+    def active(self) -> bool:
+        return (self.title_match, self.category_match, self.quality) != (1.0, 1.0, 1.0)
+
+
+class CollectionConfig(_Config):
+    """Everything a collection folder was built with; stored in its manifest."""
+
+    model: str = DEFAULT_MODEL
+    analyzer: AnalyzerConfig = AnalyzerConfig()
+    vectors: VectorIndexConfig = VectorIndexConfig()
+    fusion: FusionConfig = FusionConfig()
+    boosts: BoostConfig = BoostConfig()

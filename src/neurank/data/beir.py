@@ -1,0 +1,86 @@
+"""BEIR dataset folders: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurank.data.corpus import Document, OnEmpty, iter_jsonl, read_jsonl_corpus
+from neurank.data.trec import Qrels, read_qrels
+from neurank.errors import DataError
+
+
+@dataclass
+class BeirDataset:
+    """Queries and qrels of one split (and the corpus when asked for)."""
+
+    name: str
+    split: str
+    queries: dict[str, str]
+    qrels: Qrels
+    corpus: list[Document] | None = None
+    unknown_query_qrels: int = 0
+    unknown_doc_qrels: int = 0
+
+    def problems(self) -> list[str]:
+        """Human-readable notes on qrels that point to ids the dataset lacks."""
+        notes = []
+        if self.unknown_query_qrels:
+            notes.append(f"{self.unknown_query_qrels} qrels name queries missing from "
+                         "queries.jsonl (ignored)")
+        if self.unknown_doc_qrels:
+            notes.append(f"{self.unknown_doc_qrels} qrels name documents missing from the "
+                         "corpus (kept: they count as relevant but can never be retrieved)")
+        return notes
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """Queries from a BEIR queries.jsonl ({"_id", "text"})."""
+    path = Path(path)
+    queries: dict[str, str] = {}
+    for line, record in iter_jsonl(path):
+        qid = record.get("_id", record.get("id"))
+        if qid is None or str(qid).strip() == "":
+            raise DataError("missing query id", path=path, line=line, field="_id")
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"query {qid!r} has no text", path=path, line=line, field="text")
+        queries[str(qid)] = text
+    return queries
+
+
+def read_beir(
+    folder: str | Path,
+    split: str = "test",
+    *,
+    load_corpus: bool = False,
+    doc_ids: set[str] | None = None,
+    on_empty: OnEmpty = "keep",
+) -> BeirDataset:
+    """Read one split of a BEIR folder; qrels naming unknown ids are counted, not fatal.
+
+    `doc_ids` (e.g. the ids of an indexed collection) is used to count qrels that point to
+    documents nobody can retrieve when the corpus itself is not loaded.
+    """
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.exists():
+        available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise DataError(f"no qrels for split {split!r} (available: {available})", path=qrels_path)
+    queries = read_queries(folder / "queries.jsonl")
+    raw_qrels = read_qrels(qrels_path)
+    corpus = read_jsonl_corpus(folder / "corpus.jsonl", on_empty=on_empty) if load_corpus else None
+    known_docs = {d.id for d in corpus} if corpus is not None else doc_ids
+    qrels: Qrels = {}
+    unknown_queries = unknown_docs = 0
+    for qid, judged in raw_qrels.items():
+        if qid not in queries:
+            unknown_queries += len(judged)
+            continue
+        qrels[qid] = judged
+        if known_docs is not None:
+            unknown_docs += sum(1 for docid in judged if docid not in known_docs)
+    split_queries = {qid: queries[qid] for qid in qrels}
+    return BeirDataset(name=folder.name, split=split, queries=split_queries, qrels=qrels,
+                       corpus=corpus, unknown_query_qrels=unknown_queries,
+                       unknown_doc_qrels=unknown_docs)
