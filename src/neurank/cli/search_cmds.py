@@ -1,0 +1,189 @@
+"""index, search, evaluate and tune: the search flow on an embedded collection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from neurank.artifacts import atomic_write_json, atomic_write_text
+from neurank.cli.app import app, console, console_err
+from neurank.errors import NeurankError
+
+OutputJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _parse_filters(raw: list[str] | None) -> dict[str, Any] | None:
+    """'field=value' pairs; values are read as JSON when they parse (numbers, lists)."""
+    if not raw:
+        return None
+    filters: dict[str, Any] = {}
+    for item in raw:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise NeurankError(f"--filter expects FIELD=VALUE, got {item!r}")
+        try:
+            filters[field] = json.loads(value)
+        except json.JSONDecodeError:
+            filters[field] = value
+    return filters
+
+
+@app.command()
+def index(
+    source: Annotated[Path, typer.Argument(help="BEIR folder, .jsonl or .csv corpus.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Collection folder to write.")],
+    model: Annotated[str | None, typer.Option(help="sentence-transformers id or path.")] = None,
+    hnsw: Annotated[bool, typer.Option("--hnsw", help="HNSW vector index instead of exact.")] = False,
+    id_field: Annotated[str | None, typer.Option(help="Id column/key (default _id or id).")] = None,
+    title_field: Annotated[str, typer.Option(help="Title column/key.")] = "title",
+    text_field: Annotated[str, typer.Option(help="Text column/key.")] = "text",
+    on_empty: Annotated[str, typer.Option(help="Documents with no text: error, keep or skip.")] = "error",
+    stemmer: Annotated[str, typer.Option(help="Snowball stemmer language, or 'none'.")] = "english",
+    stopwords: Annotated[str, typer.Option(help="Stopword list, or 'none'.")] = "english",
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+) -> None:
+    """Index a corpus into a collection folder (documents + BM25 + vectors + manifest)."""
+    from neurank.config import AnalyzerConfig, CollectionConfig, VectorIndexConfig
+    from neurank.data.corpus import read_corpus
+    from neurank.index.collection import Collection
+
+    if on_empty not in ("error", "keep", "skip"):
+        raise NeurankError(f"--on-empty must be error, keep or skip, got {on_empty!r}")
+    documents = read_corpus(source, id_field=id_field, title_field=title_field,
+                            text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
+    config = CollectionConfig(
+        analyzer=AnalyzerConfig(stemmer=None if stemmer == "none" else stemmer,
+                                stopwords=None if stopwords == "none" else stopwords),
+        vectors=VectorIndexConfig(kind="hnsw" if hnsw else "flat"),
+    )
+    if model:
+        config.model = model
+    console_err.print(f"indexing {len(documents)} documents from {source} with {config.model}")
+    collection = Collection.build(out, documents, config, batch_size=batch_size)
+    console.print(f"[green]indexed[/] {len(collection)} documents into {out} "
+                  f"(generation {collection.generation})")
+
+
+def _pipeline(folder: Path):
+    from neurank.index.collection import Collection
+    from neurank.search.pipeline import SearchPipeline
+
+    return SearchPipeline(Collection.load(folder))
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def search(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    query: Annotated[str, typer.Argument(help="Query text.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 10,
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", help="Metadata filter FIELD=VALUE (repeatable).")] = None,
+    as_json: OutputJson = False,
+) -> None:
+    """Search a collection; every hit shows its per-signal scores."""
+    hits = _pipeline(collection).search(query, k=k, mode=mode,  # type: ignore[arg-type]
+                                        filters=_parse_filters(filter_))
+    if as_json:
+        print(json.dumps({"query": query, "mode": mode, "k": k,
+                          "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return
+    table = Table(title=f"{mode} · {query}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("title / text")
+    for signal in ("bm25", "dense", "fused"):
+        if hits and signal in hits[0].scores:
+            table.add_column(signal, justify="right")
+    for hit in hits:
+        cells = [f"{hit.scores[s]:.3f}" for s in ("bm25", "dense", "fused") if s in hit.scores]
+        table.add_row(str(hit.rank), hit.id, _short(hit.title or hit.text, 70), *cells)
+    console.print(table)
+    if not hits:
+        console.print("no hits")
+
+
+@app.command()
+def evaluate(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with queries.jsonl and qrels/.")],
+    split: Annotated[str, typer.Option(help="Qrels split.")] = "test",
+    mode: Annotated[str, typer.Option(help="bm25, dense, hybrid, or a comma list.")] = "hybrid",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a markdown report.")] = None,
+    run_out: Annotated[Path | None, typer.Option("--run", help="Write the TREC run.")] = None,
+) -> None:
+    """Evaluate a collection on a BEIR split (NDCG@10, Recall@100, MRR@10, MAP@100, ...)."""
+    from neurank.data.beir import read_beir
+    from neurank.data.trec import write_run
+    from neurank.eval.report import markdown_table
+    from neurank.search.evaluation import evaluate_collection
+    from neurank.search.pipeline import MODES
+
+    modes = [m.strip() for m in mode.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise NeurankError(f"unknown mode(s) {unknown or mode!r}: use {MODES}")
+    pipeline = _pipeline(collection)
+    data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
+    for note in data.problems():
+        console_err.print(f"[yellow]warning:[/] {note}")
+    reports = []
+    for m in modes:
+        result, run = evaluate_collection(pipeline, data, mode=m,  # type: ignore[arg-type]
+                                          show_progress=True)
+        reports.append(result)
+        if run_out:
+            target = run_out if len(modes) == 1 else run_out.with_suffix(f".{m}{run_out.suffix}")
+            write_run(target, run, tag=f"neurank-{m}")
+    table = Table(title=f"{data.name} · split {data.split} · {len(data.qrels)} judged queries",
+                  title_justify="left")
+    table.add_column("mode")
+    columns = list(reports[0]["metrics"])
+    for c in columns:
+        table.add_column(c, justify="right")
+    for r in reports:
+        table.add_row(r["mode"], *[f"{r['metrics'][c]:.4f}" for c in columns])
+    console.print(table)
+    if json_out:
+        atomic_write_json(json_out, reports[0] if len(reports) == 1 else reports)
+    if report:
+        atomic_write_text(report, markdown_table(reports))
+
+
+@app.command()
+def tune(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    dataset: Annotated[Path, typer.Option(help="BEIR folder with queries.jsonl and qrels/.")],
+    split: Annotated[str, typer.Option(help="Validation split (never the test split).")] = "train",
+    metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "ndcg@10",
+) -> None:
+    """Choose hybrid fusion (method, normalisation, weights) on a split and save it."""
+    from neurank.data.beir import read_beir
+    from neurank.search.tune import tune_fusion
+
+    if split == "test":
+        console_err.print("[yellow]warning:[/] tuning on the test split makes test figures "
+                          "optimistic; use a train or dev split")
+    pipeline = _pipeline(collection)
+    data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
+    result = tune_fusion(pipeline, data, metric=metric)
+    before = next(score for cfg, score in result.trials if cfg == pipeline.fusion) if any(
+        cfg == pipeline.fusion for cfg, _ in result.trials) else None
+    config = pipeline.collection.config.model_copy(update={"fusion": result.best})
+    pipeline.collection.update_config(config)
+    best = result.best
+    detail = (f"rrf k={best.rrf_k}" if best.method == "rrf" else best.normalization)
+    console.print(f"best on {data.name}/{split} ({len(data.qrels)} queries): {best.method} "
+                  f"{detail}, dense_weight={best.dense_weight:.2f} -> {metric}={result.score:.4f}"
+                  + (f" (current settings: {before:.4f})" if before is not None else ""))
+    console.print(f"saved into {collection}/manifest.json")

@@ -1,0 +1,334 @@
+"""Collection: one folder holding documents (SQLite), BM25, vectors (FAISS) and a manifest.
+
+Every save writes a new generation of files (`docs.g7.sqlite`, `bm25.g7.npz`, ...), fsyncs
+them, and only then swaps `manifest.json` atomically. A run killed at any point leaves the
+previous manifest pointing at the previous, untouched files, so the collection stays loadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import neurank
+from neurank.artifacts import atomic_write_json, fsync_file, library_versions, sha256_file
+from neurank.config import CollectionConfig
+from neurank.data.corpus import Document
+from neurank.errors import CollectionError, DataError, NotFoundError
+from neurank.index.bm25 import BM25Index
+from neurank.index.faiss_index import FaissIndex
+from neurank.index.store import DocumentStore, Filters
+
+if TYPE_CHECKING:
+    from neurank.encoders.sentence import SentenceEncoder
+
+MANIFEST = "manifest.json"
+FORMAT = "neurank-collection"
+FORMAT_VERSION = 1
+_GENERATION_FILE = re.compile(r"^(docs|bm25|vectors)\.g(\d+)\.")
+_LIBRARIES = ("neurank", "faiss-cpu", "bm25s", "PyStemmer", "sentence-transformers", "torch",
+              "numpy", "scipy")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a collection folder, checked for format."""
+    path = folder / MANIFEST
+    if not path.exists():
+        raise CollectionError(f"{folder} is not a neurank collection (no {MANIFEST}); "
+                              "build one with `neurank index SOURCE --out DIR`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CollectionError(f"{path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise CollectionError(f"{path}: not a neurank collection manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CollectionError(f"{path}: format version {manifest.get('format_version')} is not "
+                              f"supported by neurank {neurank.__version__} (expects "
+                              f"{FORMAT_VERSION}); rebuild the collection")
+    return manifest
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """One writer per folder at a time (advisory lock, released if the process dies)."""
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Collection:
+    """Documents plus their BM25 and vector indexes, loaded from or saved to one folder."""
+
+    def __init__(
+        self,
+        folder: Path,
+        config: CollectionConfig,
+        store: DocumentStore,
+        bm25: BM25Index,
+        vectors: FaissIndex,
+        *,
+        generation: int,
+        committed: bool,
+        encoder: SentenceEncoder | None = None,
+    ) -> None:
+        self.folder = folder
+        self.config = config
+        self.store = store
+        self.bm25 = bm25
+        self.vectors = vectors
+        self.generation = generation
+        self._committed = committed
+        self._encoder = encoder
+        rows, ids = store.ids_by_row()
+        self._row_of: dict[str, int] = dict(zip(ids, rows.tolist(), strict=True))
+        self._id_of: dict[int, str] = dict(zip(rows.tolist(), ids, strict=True))
+
+    # ---------------------------------------------------------------- building and loading
+    @classmethod
+    def build(
+        cls,
+        folder: str | Path,
+        documents: Iterable[Document],
+        config: CollectionConfig | None = None,
+        *,
+        encoder: SentenceEncoder | None = None,
+        batch_size: int = 64,
+        show_progress: bool = True,
+    ) -> Collection:
+        """Index `documents` into `folder`; a collection already there stays until the swap."""
+        folder = Path(folder)
+        config = config or CollectionConfig()
+        documents = list(documents)
+        if not documents:
+            raise DataError("the corpus is empty: nothing to index")
+        seen: set[str] = set()
+        for doc in documents:
+            if doc.id in seen:
+                raise DataError(f"duplicate document id {doc.id!r}", field="id")
+            seen.add(doc.id)
+        previous = 0
+        if folder.exists() and any(folder.iterdir()):
+            previous = read_manifest(folder)["generation"]
+        folder.mkdir(parents=True, exist_ok=True)
+        if encoder is None:
+            from neurank.encoders.sentence import SentenceEncoder
+
+            encoder = SentenceEncoder(config.model)
+        generation = previous + 1
+        store_path = folder / f"docs.g{generation}.sqlite"
+        store_path.unlink(missing_ok=True)  # left by an earlier interrupted run
+        store = DocumentStore(store_path)
+        rows = store.insert(documents)
+        contents = [doc.content for doc in documents]
+        bm25 = BM25Index(config.analyzer)
+        bm25.add(rows, contents)
+        vectors = FaissIndex(encoder.dim, config.vectors)
+        vectors.add(rows, encoder.encode(contents, batch_size=batch_size,
+                                         show_progress=show_progress))
+        collection = cls(folder, config, store, bm25, vectors, generation=generation,
+                         committed=False, encoder=encoder)
+        collection.save()
+        return collection
+
+    @classmethod
+    def load(cls, folder: str | Path, *, encoder: SentenceEncoder | None = None) -> Collection:
+        """Open a collection, verifying every file against the manifest's sha256."""
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        for name, expected in manifest["files"].items():
+            path = folder / name
+            if not path.exists():
+                raise CollectionError(f"{folder}: file {name} named in the manifest is missing")
+            if sha256_file(path) != expected:
+                raise CollectionError(f"{folder}: file {name} does not match its sha256 in the "
+                                      "manifest (modified or corrupted); rebuild the collection")
+        try:
+            config = CollectionConfig.model_validate(manifest["config"])
+        except ValueError as exc:
+            raise CollectionError(f"{folder}: invalid config in manifest: {exc}") from exc
+        files = manifest["files"]
+        generation = manifest["generation"]
+        dim = manifest["model"]["dim"]
+        if encoder is not None and encoder.dim != dim:
+            raise CollectionError(f"{folder} holds {dim}-d vectors from {config.model!r}; the "
+                                  f"given encoder {encoder.name!r} makes {encoder.dim}-d vectors")
+        store = DocumentStore(folder / f"docs.g{generation}.sqlite", read_only=True)
+        bm25 = BM25Index.load(folder / f"bm25.g{generation}.npz", config.analyzer)
+        vector_files = sorted(n for n in files if n.startswith(f"vectors.g{generation}."))
+        vector_files.sort(key=len)  # .npz before .hnsw.faiss
+        vectors = FaissIndex.load(folder, vector_files, dim, config.vectors)
+        collection = cls(folder, config, store, bm25, vectors, generation=generation,
+                         committed=True, encoder=encoder)
+        counts = {"manifest": manifest["doc_count"], "store": len(collection._row_of),
+                  "bm25": bm25.num_docs, "vectors": len(vectors)}
+        if len(set(counts.values())) != 1:
+            raise CollectionError(f"{folder}: parts disagree on the document count {counts}")
+        return collection
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        """The collection's model, loaded on first use."""
+        if self._encoder is None:
+            from neurank.encoders.sentence import SentenceEncoder
+
+            self._encoder = SentenceEncoder(self.config.model)
+            if self._encoder.dim != self.vectors.dim:
+                raise CollectionError(f"model {self.config.model!r} makes {self._encoder.dim}-d "
+                                      f"vectors, the collection holds {self.vectors.dim}-d ones")
+        return self._encoder
+
+    # ---------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._row_of
+
+    @property
+    def num_slots(self) -> int:
+        """One past the largest row id ever used; arrays over rows have this length."""
+        return self.bm25.num_slots
+
+    def row_of(self, doc_id: str) -> int:
+        try:
+            return self._row_of[doc_id]
+        except KeyError:
+            raise NotFoundError(f"no document with id {doc_id!r} in {self.folder}") from None
+
+    def doc_ids(self) -> set[str]:
+        """Every document id in the collection."""
+        return set(self._row_of)
+
+    def ids_of(self, rows: Iterable[int]) -> list[str]:
+        """Document ids of row ids."""
+        return [self._id_of[int(r)] for r in rows]
+
+    def get(self, doc_id: str) -> Document:
+        return self.store.fetch([self.row_of(doc_id)])[self.row_of(doc_id)]
+
+    def documents(self, rows: Iterable[int]) -> dict[int, Document]:
+        return self.store.fetch(rows)
+
+    def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
+        """Boolean mask over row ids for metadata filters (None when there are none)."""
+        if not filters:
+            return None
+        mask = np.zeros(self.num_slots, dtype=bool)
+        mask[self.store.filter_rows(filters)] = True
+        return mask
+
+    # ---------------------------------------------------------------- updating
+    def _writable_store(self) -> None:
+        """Mutations go to the next generation's copy; the committed files stay untouched."""
+        if self._committed:
+            next_path = self.folder / f"docs.g{self.generation + 1}.sqlite"
+            next_path.unlink(missing_ok=True)
+            self.store = self.store.copy_to(next_path)
+            self.generation += 1
+            self._committed = False
+
+    def add(self, documents: Iterable[Document], *, show_progress: bool = False) -> None:
+        """Add new documents; an id already present is an error (see `upsert`)."""
+        documents = list(documents)
+        if not documents:
+            return
+        ids = [doc.id for doc in documents]
+        present = [i for i in ids if i in self._row_of]
+        if present:
+            raise DataError(f"documents already in the collection: {present[:5]} (use upsert)")
+        if len(set(ids)) != len(ids):
+            raise DataError("duplicate ids within the added documents")
+        empty = [doc.id for doc in documents if not doc.content.strip()]
+        if empty:
+            raise DataError(f"documents with no title and no text: {empty[:5]}", field="text")
+        contents = [doc.content for doc in documents]
+        vectors = self.encoder.encode(contents, show_progress=show_progress)
+        self._writable_store()
+        rows = self.store.insert(documents)
+        self.bm25.add(rows, contents)
+        self.vectors.add(rows, vectors)
+        self._row_of.update(zip(ids, rows.tolist(), strict=True))
+        self._id_of.update(zip(rows.tolist(), ids, strict=True))
+
+    def delete(self, doc_ids: Iterable[str]) -> None:
+        """Delete documents by id; unknown ids are an error and nothing is deleted."""
+        doc_ids = list(dict.fromkeys(doc_ids))
+        missing = [i for i in doc_ids if i not in self._row_of]
+        if missing:
+            raise NotFoundError(f"no documents with ids {missing[:5]} in {self.folder}")
+        if not doc_ids:
+            return
+        self._writable_store()
+        rows = np.asarray([self._row_of.pop(i) for i in doc_ids], dtype=np.int64)
+        for row in rows.tolist():
+            del self._id_of[row]
+        self.store.delete(rows)
+        self.bm25.delete(rows)
+        self.vectors.delete(rows)
+
+    def upsert(self, documents: Iterable[Document], *, show_progress: bool = False) -> None:
+        """Insert documents, replacing those whose id is already present."""
+        documents = list(documents)
+        self.delete([doc.id for doc in documents if doc.id in self._row_of])
+        self.add(documents, show_progress=show_progress)
+
+    # ---------------------------------------------------------------- saving
+    def save(self) -> None:
+        """Persist pending changes as a new generation, then swap the manifest atomically."""
+        if self._committed:
+            return
+        with _folder_lock(self.folder):
+            gen = self.generation
+            self.store.commit()
+            names = [self.store.path.name, f"bm25.g{gen}.npz"]
+            self.bm25.save(self.folder / names[1])
+            names += self.vectors.save(self.folder, f"vectors.g{gen}")
+            for name in names:
+                fsync_file(self.folder / name)
+            self._write_manifest({name: sha256_file(self.folder / name) for name in names})
+            self._committed = True
+            self._remove_stale_files(set(names))
+
+    def update_config(self, config: CollectionConfig) -> None:
+        """Store new search settings (fusion, boosts) without touching the indexes."""
+        if config.model != self.config.model or config.analyzer != self.config.analyzer or (
+            config.vectors != self.config.vectors
+        ):
+            raise CollectionError("model, analyzer and vector settings are fixed at build time; "
+                                  "rebuild the collection to change them")
+        self.save()
+        with _folder_lock(self.folder):
+            self.config = config
+            self._write_manifest(read_manifest(self.folder)["files"])
+
+    def _write_manifest(self, files: dict[str, str]) -> None:
+        atomic_write_json(self.folder / MANIFEST, {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generation": self.generation,
+            "doc_count": len(self._row_of),
+            "model": {"name": self.config.model, "dim": self.vectors.dim, "normalized": True},
+            "config": self.config.model_dump(mode="json"),
+            "files": files,
+            "versions": library_versions(*_LIBRARIES),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+
+    def _remove_stale_files(self, keep: set[str]) -> None:
+        for path in self.folder.iterdir():
+            stale_generation = _GENERATION_FILE.match(path.name) and path.name not in keep
+            stale_temp = path.name.startswith(".") and path.name.endswith(".tmp")
+            if stale_generation or stale_temp:
+                path.unlink(missing_ok=True)

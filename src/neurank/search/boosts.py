@@ -1,0 +1,52 @@
+"""Multiplicative boosts on a fused score: exact title match, category match, quality prior."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from neurank.config import BoostConfig
+from neurank.data.corpus import Document
+
+
+def _category_in_query(category: object, query: str) -> bool:
+    values = category if isinstance(category, list) else [category]
+    for value in values:
+        if isinstance(value, str) and value.strip() and re.search(
+            rf"\b{re.escape(value.strip().lower())}\b", query
+        ):
+            return True
+    return False
+
+
+def _quality(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def boost_factors(query: str, documents: list[Document], config: BoostConfig) -> np.ndarray:
+    """One factor per document: the product of the boosts that apply to it."""
+    query = query.strip().lower()
+    factors = np.ones(len(documents), dtype=np.float64)
+    for i, doc in enumerate(documents):
+        if config.title_match != 1.0 and query and query in doc.title.lower():
+            factors[i] *= config.title_match
+        if config.category_match != 1.0 and _category_in_query(
+            doc.metadata.get(config.category_field), query
+        ):
+            factors[i] *= config.category_match
+        quality = _quality(doc.metadata.get(config.quality_field))
+        if config.quality != 1.0 and quality is not None and quality > config.quality_threshold:
+            factors[i] *= config.quality
+    return factors
+
+
+def apply_boosts(fused: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Multiply factors into scores, shifted to be non-negative so a boost never lowers a rank."""
+    if len(fused) == 0:
+        return fused
+    return (fused - min(fused.min(), 0.0)) * factors

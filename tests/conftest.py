@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny random sentence-transformers model built from a config (no hub)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "datasets"
+SHARED_DATA = Path(os.environ.get("NEURANK_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-d BERT with mean pooling, saved as a sentence-transformers folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    text = (SAMPLE / "corpus.jsonl").read_text() + (SAMPLE / "queries.jsonl").read_text()
+    words = sorted(set(re.findall(r"[a-z0-9]+", text.lower())))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    hf_dir = folder / "hf"
+    BertModel(config).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = models.Transformer(str(hf_dir), max_seq_length=64)
+    pooling = models.Pooling(transformer.get_embedding_dimension(), "mean")
+    model_dir = folder / "st"
+    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_model_dir: Path):
+    from neurank.encoders import SentenceEncoder
+
+    return SentenceEncoder(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sample_documents():
+    from neurank.data import read_corpus
+
+    return read_corpus(SAMPLE)
+
+
+@pytest.fixture
+def sample_collection(tmp_path, tiny_encoder, tiny_model_dir, sample_documents):
+    from neurank.config import CollectionConfig
+    from neurank.index import Collection
+
+    config = CollectionConfig(model=str(tiny_model_dir))
+    return Collection.build(tmp_path / "coll", sample_documents, config, encoder=tiny_encoder,
+                            show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The BEIR-format sample corpus shipped in samples/datasets."""
+    return SAMPLE

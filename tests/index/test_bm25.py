@@ -1,0 +1,75 @@
+import bm25s
+import numpy as np
+import pytest
+import Stemmer
+
+from neurank.config import AnalyzerConfig
+from neurank.index.bm25 import BM25Index
+
+QUERIES = ["daily weather temperature", "patients hospital", "stock prices exchange",
+           "images of handwritten digits", "unknownword", "the of and"]
+
+
+def reference_scores(texts, queries, k1=1.2, b=0.75):
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+                    show_progress=False)
+    tokens = bm25s.tokenize(queries, stopwords="en", stemmer=stemmer, return_ids=False,
+                            show_progress=False)
+    # bm25s raises on a query with no terms left; BM25 of such a query is 0 everywhere
+    return [retriever.get_scores(t) if t else np.zeros(len(texts)) for t in tokens]
+
+
+def test_scores_equal_bm25s(sample_documents):
+    texts = [d.content for d in sample_documents]
+    index = BM25Index()
+    index.add(np.arange(len(texts)), texts)
+    for query, expected in zip(QUERIES, reference_scores(texts, QUERIES), strict=True):
+        np.testing.assert_allclose(index.scores(query), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("k1", "b"), [(0.9, 0.4), (1.5, 1.0)])
+def test_parameters_follow_bm25s(sample_documents, k1, b):
+    texts = [d.content for d in sample_documents]
+    index = BM25Index(AnalyzerConfig(k1=k1, b=b))
+    index.add(np.arange(len(texts)), texts)
+    expected = reference_scores(texts, QUERIES[:2], k1=k1, b=b)
+    for query, ref in zip(QUERIES[:2], expected, strict=True):
+        np.testing.assert_allclose(index.scores(query), ref, atol=1e-5)
+
+
+def test_updates_equal_a_fresh_build(sample_documents):
+    texts = [d.content for d in sample_documents]
+    updated = BM25Index()
+    updated.add(np.arange(30), texts[:30])
+    updated.delete(np.array([3, 7]))
+    updated.add(np.arange(30, 40), texts[30:])
+    updated.delete(np.array([35]))
+    updated.add(np.array([40]), ["brand new document about weather stations"])
+    keep = [i for i in range(40) if i not in (3, 7, 35)]
+    fresh = BM25Index()
+    fresh_texts = [texts[i] for i in keep] + ["brand new document about weather stations"]
+    fresh.add(np.arange(len(fresh_texts)), fresh_texts)
+    slots = [*keep, 40]
+    for query in QUERIES:
+        np.testing.assert_allclose(updated.scores(query)[slots], fresh.scores(query), atol=1e-6)
+        assert not updated.scores(query)[[3, 7, 35]].any()
+    assert updated.num_docs == fresh.num_docs == 38
+
+
+def test_save_load_round_trip(tmp_path, sample_documents):
+    texts = [d.content for d in sample_documents]
+    index = BM25Index(AnalyzerConfig(stemmer=None))
+    index.add(np.arange(len(texts)), texts)
+    index.save(tmp_path / "bm25.npz")
+    loaded = BM25Index.load(tmp_path / "bm25.npz", AnalyzerConfig(stemmer=None))
+    for query in QUERIES:
+        np.testing.assert_array_equal(loaded.scores(query), index.scores(query))
+
+
+def test_add_into_occupied_slot_is_refused():
+    index = BM25Index()
+    index.add(np.array([0]), ["hello world"])
+    with pytest.raises(ValueError, match="occupied"):
+        index.add(np.array([0]), ["again"])
