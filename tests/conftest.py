@@ -70,3 +70,14 @@ def sample_collection(tmp_path, tiny_encoder, tiny_model_dir, sample_documents):
 def sample_dir() -> Path:
     """The BEIR-format sample corpus shipped in samples/datasets."""
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The benchmark datasets folder (../shared/data, or $NEURANK_SHARED_DATA)."""
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ def test_each_mode_reports_its_signals(sample_collection):
     bm25 = pipeline.search("daily weather station temperature", k=3, mode="bm25")
     assert bm25[0].id == "ds02" and set(bm25[0].scores) == {"bm25"}
     assert [h.rank for h in bm25] == [1, 2, 3]
-    assert all(a.score >= b.score for a, b in zip(bm25, bm25[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(bm25))
     dense = pipeline.search("daily weather station temperature", k=3, mode="dense")
     assert set(dense[0].scores) == {"dense", "bm25"}
     hybrid = pipeline.search("daily weather station temperature", k=5, mode="hybrid")

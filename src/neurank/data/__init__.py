@@ -1,7 +1,7 @@
 """Readers and writers for corpora, queries, qrels and runs."""
 
-from neurank.data.corpus import Document, read_corpus, read_csv_corpus, read_jsonl_corpus
 from neurank.data.beir import BeirDataset, read_beir, read_queries
+from neurank.data.corpus import Document, read_corpus, read_csv_corpus, read_jsonl_corpus
 from neurank.data.trec import Qrels, Run, read_qrels, read_run, write_qrels, write_run
 
 __all__ = [

@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from neurank.config import DEFAULT_MODEL
 from neurank.encoders.device import select_device
+from neurank.encoders.onnx_query import OnnxQueryEncoder
 from neurank.errors import ModelError
 
 # Model ids served from a PyPI package's folder, so the default needs no model hub.
@@ -45,6 +47,7 @@ class SentenceEncoder:
         device: str | None = None,
         batch_size: int = 64,
         max_seq_length: int | None = None,
+        query_backend: Literal["auto", "onnx", "torch"] = "auto",
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
@@ -66,6 +69,9 @@ class SentenceEncoder:
         if not dim:
             raise ModelError(f"model {model!r} does not report an embedding dimension")
         self.dim = int(dim)
+        self.query_backend = query_backend
+        self._onnx: OnnxQueryEncoder | None = None
+        self._onnx_tried = False
 
     def encode(
         self, texts: list[str], *, batch_size: int | None = None, show_progress: bool = False
@@ -81,3 +87,23 @@ class SentenceEncoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _onnx_encoder(self) -> OnnxQueryEncoder | None:
+        if not self._onnx_tried:
+            self._onnx_tried = True
+            # ONNX Runtime here runs on the CPU; on a GPU torch is the faster path
+            if self.query_backend == "onnx" or (
+                self.query_backend == "auto" and self.device == "cpu"
+            ):
+                self._onnx = OnnxQueryEncoder.from_sentence_transformer(self.model)
+            if self._onnx is None and self.query_backend == "onnx":
+                raise ModelError(f"model {self.name!r} cannot run on ONNX Runtime "
+                                 "(needs onnxruntime and a Transformer + mean/cls Pooling model)")
+        return self._onnx
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Vectors for queries: ONNX Runtime for small batches on CPU, torch otherwise."""
+        onnx = self._onnx_encoder() if len(queries) <= 32 else None
+        if onnx is None:
+            return self.encode(queries)
+        return onnx.encode(queries)

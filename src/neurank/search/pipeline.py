@@ -86,7 +86,7 @@ class SearchPipeline:
         return _top(matched, n)
 
     def _encode(self, queries: list[str]) -> np.ndarray:
-        return self.collection.encoder.encode(queries, batch_size=64)
+        return self.collection.encoder.encode_queries(queries)
 
     def candidates(
         self, queries: list[str], *, depth: int | None = None, filters: Filters | None = None,
