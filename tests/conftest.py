@@ -81,3 +81,25 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def interactions():
+    """60 users in two taste groups over 40 items (deterministic)."""
+    import numpy as np
+
+    from neurank.data.interactions import Interactions
+
+    rng = np.random.default_rng(0)
+    users, items = [], []
+    for u in range(60):
+        group = u % 2  # even users like items 0-19, odd users items 20-39
+        liked = rng.choice(np.arange(20) + 20 * group, size=8, replace=False)
+        users += [u] * len(liked)
+        items += liked.tolist()
+    users += [0, 1]  # two cross-group interactions so popularity is not flat
+    items += [39, 0]
+    return Interactions([f"u{u}" for u in range(60)], [f"i{i}" for i in range(40)],
+                        np.asarray(users), np.asarray(items),
+                        np.ones(len(users), dtype=np.float32),
+                        np.arange(len(users), dtype=np.float64))

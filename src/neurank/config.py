@@ -68,3 +68,30 @@ class CollectionConfig(_Config):
     vectors: VectorIndexConfig = VectorIndexConfig()
     fusion: FusionConfig = FusionConfig()
     boosts: BoostConfig = BoostConfig()
+
+
+class TrainerConfig(_Config):
+    """The one training loop's settings; every torch model in neurank trains with these."""
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    module_lrs: dict[str, float] = Field(
+        default_factory=dict, description="parameter-name prefix -> learning rate (param groups)")
+    schedule: Literal["constant", "warmup_cosine", "plateau"] = "constant"
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    plateau_patience: int = Field(1, ge=0)
+    grad_clip: float | None = Field(None, gt=0.0)
+    grad_accumulation: int = Field(1, ge=1)
+    patience: int | None = Field(3, ge=1, description="early stopping: epochs without improvement")
+    monitor: str = "ndcg@10"
+    monitor_mode: Literal["max", "min"] = "max"
+    seed: int = 0
+    amp: bool = True
+    device: str | None = None
+    max_time_s: float | None = Field(None, gt=0.0, description="stop after this many seconds")
+    tensorboard_dir: str | None = None
+    show_progress: bool = True

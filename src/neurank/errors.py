@@ -35,6 +35,10 @@ class CollectionError(NeurankError):
     """A collection folder is missing, tampered with, or incompatible."""
 
 
+class CheckpointError(NeurankError):
+    """A checkpoint folder is missing, tampered with, or of another kind."""
+
+
 class ModelError(NeurankError):
     """A model cannot be found or loaded."""
 

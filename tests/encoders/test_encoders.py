@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurank.encoders import SentenceEncoder, resolve_model, select_device
+from neurank.encoders import SentenceEncoder, resolve_model
 from neurank.errors import ModelError, NeurankError
+from neurank.training.device import select_device
 
 
 def test_default_model_resolves_to_the_packaged_folder():

@@ -16,4 +16,4 @@ console = Console()
 console_err = Console(stderr=True)
 
 # imported for their side effect: each module adds its commands to `app`
-from neurank.cli import search_cmds  # noqa: E402,F401
+from neurank.cli import rec_cmds, search_cmds  # noqa: E402,F401

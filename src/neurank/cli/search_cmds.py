@@ -177,8 +177,7 @@ def tune(
     pipeline = _pipeline(collection)
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
     result = tune_fusion(pipeline, data, metric=metric)
-    before = next(score for cfg, score in result.trials if cfg == pipeline.fusion) if any(
-        cfg == pipeline.fusion for cfg, _ in result.trials) else None
+    before = next((score for cfg, score in result.trials if cfg == pipeline.fusion), None)
     config = pipeline.collection.config.model_copy(update={"fusion": result.best})
     pipeline.collection.update_config(config)
     best = result.best

@@ -106,6 +106,8 @@ class OnnxQueryEncoder:
                 return None
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle ORT threads would otherwise spin and steal the CPU from torch, FAISS and servers
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return cls(session, tokenizer, input_names, model.max_seq_length)
 

@@ -10,9 +10,9 @@ from typing import Literal
 import numpy as np
 
 from neurank.config import DEFAULT_MODEL
-from neurank.encoders.device import select_device
 from neurank.encoders.onnx_query import OnnxQueryEncoder
 from neurank.errors import ModelError
+from neurank.training.device import select_device
 
 # Model ids served from a PyPI package's folder, so the default needs no model hub.
 _PACKAGED_MODELS = {

@@ -1,0 +1,83 @@
+"""iALS and BPR-MF, fitted by the `implicit` package; scoring is a numpy dot product."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurank.data.interactions import HeldOut, Interactions
+from neurank.recommend.base import Recommender
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns and slows down otherwise
+
+
+class ALSConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factors: int = Field(64, ge=1)
+    regularization: float = Field(0.05, ge=0.0)
+    alpha: float = Field(2.0, gt=0.0, description="confidence = 1 + alpha * interaction")
+    iterations: int = Field(15, ge=1)
+    seed: int = 0
+
+
+class BPRConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factors: int = Field(64, ge=1)
+    learning_rate: float = Field(0.05, gt=0.0)
+    regularization: float = Field(0.01, ge=0.0)
+    iterations: int = Field(100, ge=1)
+    seed: int = 0
+
+
+class _Factorization(Recommender):
+    """Scores are user_factors @ item_factors.T."""
+
+    def _engine(self) -> Any:
+        raise NotImplementedError
+
+    def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
+        engine = self._engine()
+        engine.fit(self.seen.astype(np.float32).tocsr(), show_progress=show_progress)
+        self.user_factors = np.asarray(engine.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(engine.item_factors, dtype=np.float32)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors[users] @ self.item_factors.T
+
+    def item_vectors(self) -> np.ndarray:
+        return self.item_factors
+
+    def _arrays(self) -> dict[str, Any]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.user_factors, self.item_factors = arrays["user_factors"], arrays["item_factors"]
+
+
+class ALS(_Factorization):
+    family = "als"
+    Config = ALSConfig
+
+    def _engine(self) -> Any:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c: ALSConfig = self.config  # type: ignore[assignment]
+        return AlternatingLeastSquares(factors=c.factors, regularization=c.regularization,
+                                       alpha=c.alpha, iterations=c.iterations,
+                                       random_state=c.seed)
+
+
+class BPR(_Factorization):
+    family = "bpr"
+    Config = BPRConfig
+
+    def _engine(self) -> Any:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        c: BPRConfig = self.config  # type: ignore[assignment]
+        return BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
+                                           regularization=c.regularization,
+                                           iterations=c.iterations, random_state=c.seed)

@@ -1,0 +1,164 @@
+"""Checkpoint folders: safetensors weights + a JSON manifest with sha256 of every file.
+
+    ckpt/
+      manifest.json        format, kind, config, metrics, history, versions, files -> sha256
+      weights.safetensors  model tensors (or a recommender's arrays)
+      ids.json             external id maps, when the model has them
+      optimizer.safetensors  optimizer tensors (resumable checkpoints only; the rest is JSON)
+
+No pickle is ever loaded. A checkpoint is written into a temporary sibling folder and renamed
+into place, so a crash mid-save leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+import neurank
+from neurank.artifacts import atomic_write_json, fsync_file, library_versions, sha256_file
+from neurank.errors import CheckpointError
+
+FORMAT = "neurank-checkpoint"
+FORMAT_VERSION = 1
+_LIBRARIES = ("neurank", "torch", "numpy", "scipy", "safetensors", "implicit")
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint folder holds once verified."""
+
+    kind: str
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    optimizer: dict[str, Any] | None = None
+
+    def array(self, name: str) -> np.ndarray:
+        return self.tensors[name].numpy()
+
+
+def _as_tensors(arrays: dict[str, Any]) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, value in arrays.items():
+        tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+        out[name] = tensor.detach().cpu().contiguous().clone()
+    return out
+
+
+def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer state_dict -> (tensors, JSON-able rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for pid, values in state["state"].items():
+        plain[str(pid)] = {}
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{pid}.{key}"] = value
+            else:
+                plain[str(pid)][key] = value
+    return tensors, {"state": plain, "param_groups": state["param_groups"]}
+
+
+def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {int(pid): dict(values)
+                                        for pid, values in plain["state"].items()}
+    for name, tensor in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = tensor
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def save_checkpoint(
+    folder: str | Path,
+    *,
+    kind: str,
+    tensors: dict[str, Any],
+    meta: dict[str, Any],
+    ids: dict[str, list[str]] | None = None,
+    optimizer: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically; `meta` must be JSON-serialisable."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        save_file(_as_tensors(tensors), str(staging / "weights.safetensors"))
+        names = ["weights.safetensors"]
+        extra: dict[str, Any] = {}
+        if ids is not None:
+            (staging / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
+            names.append("ids.json")
+        if optimizer is not None:
+            opt_tensors, opt_plain = _split_optimizer(optimizer)
+            save_file(_as_tensors(opt_tensors), str(staging / "optimizer.safetensors"))
+            names.append("optimizer.safetensors")
+            extra["optimizer"] = opt_plain
+        for name in names:
+            fsync_file(staging / name)
+        atomic_write_json(staging / "manifest.json", {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": kind,
+            **meta,
+            **extra,
+            "files": {name: sha256_file(staging / name) for name in names},
+            "versions": library_versions(*_LIBRARIES),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        if folder.exists():
+            retired = folder.with_name(f".{folder.name}.old-{time.time_ns()}")
+            folder.rename(retired)
+            staging.rename(folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoint:
+    """Read and verify a checkpoint; refuses missing, modified or foreign files."""
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not path.exists():
+        raise CheckpointError(f"{folder} is not a neurank checkpoint (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a neurank checkpoint manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {manifest.get('format_version')} is not "
+                              f"supported by neurank {neurank.__version__}")
+    if kind is not None and manifest.get("kind") != kind:
+        raise CheckpointError(f"{folder} holds a {manifest.get('kind')!r} checkpoint, "
+                              f"expected {kind!r}")
+    for name, expected in manifest["files"].items():
+        file = folder / name
+        if not file.exists():
+            raise CheckpointError(f"{folder}: file {name} named in the manifest is missing")
+        if sha256_file(file) != expected:
+            raise CheckpointError(f"{folder}: file {name} does not match its sha256 in the "
+                                  "manifest (modified or corrupted)")
+    tensors = load_file(str(folder / "weights.safetensors"))
+    ids = json.loads((folder / "ids.json").read_text()) if "ids.json" in manifest["files"] else {}
+    optimizer = None
+    if "optimizer.safetensors" in manifest["files"]:
+        optimizer = _join_optimizer(load_file(str(folder / "optimizer.safetensors")),
+                                    manifest["optimizer"])
+    meta = {k: v for k, v in manifest.items() if k not in ("optimizer",)}
+    return Checkpoint(kind=manifest["kind"], tensors=tensors, meta=meta, ids=ids,
+                      optimizer=optimizer)

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from neurank.eval.protocols import full_ranking_metrics, hit_rate_ndcg, sampled_ranks
+
+
+def test_sampled_ranks_and_metrics_by_hand():
+    pos = np.array([0.9, 0.5, 0.1])
+    neg = np.array([[0.1, 0.2, 0.3], [0.6, 0.4, 0.7], [0.5, 0.6, 0.7]])
+    ranks = sampled_ranks(pos, neg)
+    assert ranks.tolist() == [0, 2, 3]
+    m = hit_rate_ndcg(ranks, 3)
+    assert m["hr@3"] == pytest.approx(2 / 3)
+    assert m["ndcg@3"] == pytest.approx((1.0 + np.log(2) / np.log(4)) / 3)
+
+
+def test_tie_rules():
+    pos = np.zeros(2000)
+    neg = np.zeros((2000, 99))
+    assert (sampled_ranks(pos, neg, ties="pessimistic") == 99).all()
+    random_ranks = sampled_ranks(pos, neg, ties="random", seed=3)
+    assert random_ranks.min() >= 0 and random_ranks.max() <= 99
+    assert random_ranks.mean() == pytest.approx(49.5, abs=2.0)
+    np.testing.assert_array_equal(random_ranks, sampled_ranks(pos, neg, seed=3))
+
+
+def test_popularity_tiebreak_before_tie_rule():
+    pos, neg = np.array([1.0]), np.array([[1.0, 1.0, 1.0]])
+    ranks = sampled_ranks(pos, neg, positive_tiebreak=np.array([5.0]),
+                          negative_tiebreak=np.array([[9.0, 1.0, 5.0]]), ties="pessimistic")
+    assert ranks.tolist() == [2]  # below the more popular, above the less, tied with one
+
+
+def test_positive_among_its_own_negatives_counts_once():
+    pos, neg = np.array([0.5]), np.array([[0.5, 0.1]])
+    ranks = sampled_ranks(pos, neg, negative_is_positive=np.array([[True, False]]),
+                          ties="pessimistic")
+    assert ranks.tolist() == [0]
+
+
+def test_full_ranking_metrics_by_hand():
+    top = np.array([[3, 1, 2], [0, 4, 5]])
+    m = full_ranking_metrics(top, [np.array([1, 7]), np.array([9])], 3)
+    assert m["recall@3"] == pytest.approx((0.5 + 0.0) / 2)
+    ideal = 1 + 1 / np.log2(3)
+    assert m["ndcg@3"] == pytest.approx(((1 / np.log2(3)) / ideal + 0.0) / 2)
