@@ -57,8 +57,8 @@ def implicit_peer(name: str, train, grid: list[dict], seed: int):
 
     def build(cfg):
         if name == "als":
-            return AlternatingLeastSquares(**cfg, iterations=15, random_state=seed)
-        return BayesianPersonalizedRanking(**cfg, iterations=100, random_state=seed)
+            return AlternatingLeastSquares(**{"iterations": 15, **cfg}, random_state=seed)
+        return BayesianPersonalizedRanking(**{"iterations": 100, **cfg}, random_state=seed)
 
     fit, validation = validation_split(train, seed=seed)
     best, best_cfg = -1.0, grid[0]
@@ -88,7 +88,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--families", default=",".join(GRIDS))
+    parser.add_argument("--families", default=",".join([*GRIDS, "blend"]))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -101,8 +101,9 @@ def main() -> None:
         latency_users = np.arange(min(200, train.num_users))
         rows = []
         for family in args.families.split(","):
-            selection = select_model(train, family, seed=args.seed,
-                                     grids={family: GRIDS[family]}, log=lambda *a: None)
+            grids = None if family == "blend" else {family: GRIDS[family]}
+            selection = select_model(train, family, seed=args.seed, grids=grids,
+                                     log=lambda *a: None)
             model, fit_s = selection.model, selection.fit_seconds
             metrics = evaluate_sampled(model, test)
             users = [model.user_ids[u] for u in latency_users]

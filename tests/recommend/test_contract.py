@@ -25,6 +25,10 @@ def make(family):
         return cls(cls.Config(factors=2, iterations=30))  # the fixture has rank 2; more memorises
     if family == "ease":
         return cls(cls.Config(l2=10.0))
+    if family == "blend":
+        return cls(cls.Config(components=[
+            {"family": "ease", "config": {"l2": 10.0}, "weight": 0.6},
+            {"family": "itemknn", "config": {"neighbors": 20}, "weight": 0.4}]))
     return cls()
 
 

@@ -8,13 +8,13 @@ from neurank.recommend.selection import select_model
 def test_auto_keeps_the_best_validation_trial_and_records_all(interactions):
     grids = {"pop": [{}], "ease": [{"l2": 1.0}, {"l2": 10.0}], "itemknn": [{"neighbors": 5}]}
     selection = select_model(interactions, "auto", grids=grids, log=lambda *a: None)
-    assert [t.family for t in selection.trials] == ["pop", "ease", "ease", "itemknn"]
+    assert [t.family for t in selection.trials] == ["pop", "ease", "ease", "itemknn", "blend"]
     best = max(selection.trials, key=lambda t: t.metrics["ndcg@10"])
     assert selection.model.family == best.family
     assert selection.model.config.model_dump(mode="json") == best.config
     assert len(selection.model.seen.data) == len(interactions)  # refitted on the whole train set
     recorded = selection.model.info["selection"]
-    assert len(recorded["trials"]) == 4 and "latest train interaction" in recorded["validation"]
+    assert len(recorded["trials"]) == 5 and "latest train interaction" in recorded["validation"]
 
 
 def test_ncf_refit_uses_the_epochs_validation_chose(interactions):
@@ -30,3 +30,16 @@ def test_ncf_refit_uses_the_epochs_validation_chose(interactions):
 def test_unknown_family_is_refused(interactions):
     with pytest.raises(NeurankError, match="unknown model 'svd'"):
         select_model(interactions, "svd")
+
+
+def test_blend_weights_come_from_validation(interactions):
+    grids = {"ease": [{"l2": 10.0}], "itemknn": [{"neighbors": 20}], "als": [
+        {"factors": 2, "iterations": 30}], "rp3beta": [{"neighbors": 20}]}
+    selection = select_model(interactions, "blend", grids=grids, log=lambda *a: None)
+    assert selection.model.family == "blend" and selection.trials[-1].family == "blend"
+    components = selection.model.config.components
+    assert len(components) == 3 and sum(c.weight for c in components) == pytest.approx(1.0)
+    families = {t.family: t.metrics["ndcg@10"] for t in selection.trials[:-1]}
+    weakest = min(families, key=families.get)
+    assert weakest not in {c.family for c in components}  # the best three families are blended
+    assert selection.trials[-1].metrics["ndcg@10"] >= max(families.values()) - 1e-9

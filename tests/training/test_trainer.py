@@ -72,9 +72,7 @@ def test_resume_equals_uninterrupted_training(tmp_path, schedule):
     first = Trainer(make_model(), cfg.model_copy(update={"max_time_s": 1e-9}),
                     checkpoint_dir=tmp_path)
     first.fit(batches(), bce, validate=accuracy, steps_per_epoch=8)  # stops after epoch 1
-    resumed = Trainer(make_model(seed=99), cfg.model_copy(update={"max_time_s": 1e-9}),
-                      checkpoint_dir=tmp_path)
-    resumed.config = cfg
+    resumed = Trainer(make_model(seed=99), cfg, checkpoint_dir=tmp_path)
     resumed.fit(batches(), bce, validate=accuracy, steps_per_epoch=8, resume=True)
     assert [r["epoch"] for r in resumed.result.history] == [1, 2, 3, 4]
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(),
@@ -87,7 +85,7 @@ def test_resume_equals_uninterrupted_training(tmp_path, schedule):
 def test_resume_refuses_a_different_config(tmp_path):
     Trainer(make_model(), config(epochs=1), checkpoint_dir=tmp_path).fit(
         batches(), bce, validate=accuracy, steps_per_epoch=8)
-    with pytest.raises(NeurankError, match="config differs"):
+    with pytest.raises(NeurankError, match=r"config differs from the checkpoint's in \['epochs'\]"):
         Trainer(make_model(), config(epochs=2), checkpoint_dir=tmp_path).fit(
             batches(), bce, validate=accuracy, steps_per_epoch=8, resume=True)
 

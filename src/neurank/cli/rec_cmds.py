@@ -35,7 +35,7 @@ def train(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write.")],
     model: Annotated[str, typer.Option(
-        help="auto, pop, itemknn, ease, als, bpr, gmf, mlp or neumf.")] = "auto",
+        help="auto, blend, pop, itemknn, rp3beta, ease, als, bpr, gmf, mlp or neumf.")] = "auto",
     fmt: FormatOption = "auto",
     budget_s: Annotated[float, typer.Option("--budget-s", help="Time budget of --model auto.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampling and training.")] = 0,

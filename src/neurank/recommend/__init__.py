@@ -6,8 +6,10 @@ from pathlib import Path
 
 from neurank.errors import CheckpointError
 from neurank.recommend.base import Recommendations, Recommender
+from neurank.recommend.blend import Blend
 from neurank.recommend.ease import EASE
 from neurank.recommend.factorization import ALS, BPR
+from neurank.recommend.graph import RP3Beta
 from neurank.recommend.knn import ItemKNN
 from neurank.recommend.ncf import GMFRecommender, MLPRecommender, NeuMFRecommender
 from neurank.recommend.pop import ItemPop
@@ -15,8 +17,8 @@ from neurank.training.checkpoint import load_checkpoint
 
 MODELS: dict[str, type[Recommender]] = {
     cls.family: cls
-    for cls in (ItemPop, ItemKNN, EASE, ALS, BPR, GMFRecommender, MLPRecommender,
-                NeuMFRecommender)
+    for cls in (ItemPop, ItemKNN, RP3Beta, EASE, ALS, BPR, GMFRecommender, MLPRecommender,
+                NeuMFRecommender, Blend)
 }
 
 

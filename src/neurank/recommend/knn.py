@@ -18,7 +18,7 @@ class KNNConfig(BaseModel):
     shrink: float = Field(10.0, ge=0.0)
 
 
-def _keep_top(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def keep_top(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the k largest entries of each row."""
     similarity = similarity.tocsr()
     rows, cols, vals = [], [], []
@@ -51,7 +51,7 @@ class ItemKNN(Recommender):
         values = coo.data / (norms[coo.row] * norms[coo.col] + cfg.shrink + 1e-9)
         # row j = neighbours of item j; scores(u) = x_u @ S with S[i, j] = sim(i, j)
         similarity = sp.csr_matrix((values, (coo.row, coo.col)), shape=co.shape)
-        self.similarity = _keep_top(similarity, cfg.neighbors).T.tocsr()
+        self.similarity = keep_top(similarity, cfg.neighbors).T.tocsr()
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         return np.asarray((self.seen[users] @ self.similarity).todense(), dtype=np.float32)

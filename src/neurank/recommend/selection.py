@@ -16,22 +16,28 @@ from pydantic import BaseModel
 from neurank.data.interactions import Interactions, validation_split
 from neurank.errors import NeurankError
 from neurank.recommend import MODELS, Recommender
+from neurank.recommend.blend import BlendConfig, Component, blend_of_fitted, choose_weights
 from neurank.recommend.evaluation import evaluate_sampled
 from neurank.recommend.ncf import NCFConfig
 
 # Cheap families first, so a short budget still tries the strong closed-form models.
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "pop": [{}],
-    "ease": [{"l2": v} for v in (50.0, 150.0, 500.0, 1500.0)],
-    "itemknn": [{"neighbors": n, "shrink": s} for n in (50, 200, 800) for s in (0.0, 20.0)],
+    "itemknn": [{"neighbors": n, "shrink": s} for n in (100, 500, 2000) for s in (0.0, 10.0, 50.0)],
+    "rp3beta": [{"alpha": a, "beta": b, "neighbors": n}
+                for a in (0.6, 1.0) for b in (0.2, 0.4, 0.6) for n in (200, 1000)],
+    "ease": [{"l2": v} for v in (100.0, 300.0, 1000.0, 3000.0)],
     "als": [{"factors": f, "regularization": r, "alpha": a}
-            for f in (64, 128) for r in (0.05, 0.5) for a in (1.0, 5.0)],
-    "bpr": [{"factors": f, "learning_rate": lr, "regularization": r}
-            for f in (64, 128) for lr in (0.01, 0.05) for r in (0.001, 0.01)],
+            for f in (32, 128) for r in (0.5, 5.0) for a in (1.0, 10.0)],
+    "bpr": [{"factors": f, "learning_rate": lr, "iterations": it}
+            for f in (64, 128) for lr in (0.01, 0.05) for it in (100, 300)],
     "gmf": [{}],
     "mlp": [{}],
     "neumf": [{}],
 }
+# families whose trials `--model blend` runs before blending the best three
+BLEND_FAMILIES = ("itemknn", "rp3beta", "ease", "als")
+BLEND_SIZE = 3
 
 
 @dataclass
@@ -67,6 +73,30 @@ def _refit_config(model: Recommender) -> BaseModel:
     return config
 
 
+def _add_blend_trial(trials: list[Trial], fitted: list[Recommender], validation) -> None:
+    """Blend the best config of the top families (by validation NDCG@10), weights on validation."""
+    best: dict[str, int] = {}
+    for i, trial in enumerate(trials):
+        score = trial.metrics["ndcg@10"]
+        if trial.family != "pop" and (trial.family not in best
+                                      or score > trials[best[trial.family]].metrics["ndcg@10"]):
+            best[trial.family] = i
+    chosen = sorted(best.values(), key=lambda i: -trials[i].metrics["ndcg@10"])[:BLEND_SIZE]
+    if len(chosen) < 2:
+        return
+    begun = time.monotonic()
+    models = [fitted[i] for i in chosen]
+    weights, _ = choose_weights(models, validation)
+    config = BlendConfig(components=[
+        Component(family=trials[i].family, weight=w,
+                  config=_refit_config(fitted[i]).model_dump(mode="json"))
+        for i, w in zip(chosen, weights, strict=True)])
+    blend = blend_of_fitted(models, config)
+    trials.append(Trial("blend", config.model_dump(mode="json"),
+                        evaluate_sampled(blend, validation), time.monotonic() - begun))
+    fitted.append(blend)
+
+
 def select_model(
     train: Interactions,
     family: str = "auto",
@@ -79,8 +109,10 @@ def select_model(
 ) -> Selection:
     """Fit every candidate on train minus validation, keep the best NDCG@10, refit on train."""
     grids = grids or GRIDS
-    families = list(grids) if family == "auto" else [family]
-    unknown = [f for f in families if f not in MODELS]
+    if family == "blend":
+        grids = {f: grids.get(f, GRIDS[f]) for f in BLEND_FAMILIES}
+    families = list(grids) if family in ("auto", "blend") else [family]
+    unknown = [f for f in families if f not in MODELS or f == "blend"]
     if unknown:
         raise NeurankError(f"unknown model {unknown[0]!r}: use auto or one of {sorted(MODELS)}")
     fit_part, validation = validation_split(train, seed=seed)
@@ -102,7 +134,12 @@ def select_model(
             fitted.append(model)
             log(f"{name:8s} {overrides} -> validation hr@10={metrics['hr@10']:.4f} "
                 f"ndcg@10={metrics['ndcg@10']:.4f} ({trials[-1].seconds:.1f}s)")
-    best_index = max(range(len(trials)), key=lambda i: trials[i].metrics["ndcg@10"])
+    if family in ("auto", "blend"):
+        _add_blend_trial(trials, fitted, validation)
+    if family == "blend" and trials[-1].family != "blend":
+        raise NeurankError("a blend needs at least two fitted families")
+    best_index = (len(trials) - 1 if family == "blend" else
+                  max(range(len(trials)), key=lambda i: trials[i].metrics["ndcg@10"]))
     winner = fitted[best_index]
     begun = time.monotonic()
     final = type(winner)(_refit_config(winner)).fit(train, None, show_progress=show_progress)

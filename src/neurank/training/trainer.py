@@ -30,6 +30,8 @@ Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 ValidateFn = Callable[[torch.nn.Module], dict[str, float]]
 MetaFn = Callable[[], dict[str, Any]]
+# settings that may change between a run and its resumption
+_RUNTIME_FIELDS = {"max_time_s", "show_progress", "tensorboard_dir", "device", "amp"}
 
 
 def seed_everything(seed: int) -> None:
@@ -217,9 +219,8 @@ class Trainer:
         return cfg.patience is not None and self._stale >= cfg.patience
 
     def _trainer_state(self, epoch: int) -> dict[str, Any]:
+        # WarmupCosine keeps plain numbers, so LambdaLR's state_dict stays JSON
         scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
-        if scheduler is not None:
-            scheduler.pop("lr_lambdas", None)  # callable objects, rebuilt from the config
         return {"epoch": epoch + 1, "best_epoch": self.result.best_epoch,
                 "best_metric": self.result.best_metric, "stale": self._stale,
                 "scheduler": scheduler}
@@ -238,8 +239,13 @@ class Trainer:
             raise NeurankError("nothing to resume: no last/ checkpoint in "
                                f"{self.checkpoint_dir}")
         last = load_checkpoint(self.checkpoint_dir / "last", kind="trainer")
-        if last.meta["trainer"] != self.config.model_dump(mode="json"):
-            raise NeurankError("cannot resume: the trainer config differs from the checkpoint's")
+        saved, current = (
+            {k: v for k, v in c.items() if k not in _RUNTIME_FIELDS}
+            for c in (last.meta["trainer"], self.config.model_dump(mode="json")))
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise NeurankError(f"cannot resume: the trainer config differs from the checkpoint's "
+                               f"in {changed}")
         try:
             self.model.load_state_dict(last.tensors)
         except RuntimeError as exc:
