@@ -10,6 +10,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit is slow with a BLAS thread pool
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "datasets"
@@ -103,3 +104,21 @@ def interactions():
                         np.asarray(users), np.asarray(items),
                         np.ones(len(users), dtype=np.float32),
                         np.arange(len(users), dtype=np.float64))
+
+
+@pytest.fixture(scope="session")
+def neurank():
+    """Run the real `neurank` command line in a subprocess; fails with its stderr."""
+    import subprocess
+    import sys
+
+    def run(*args, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1",
+               "COLUMNS": "200"}
+        result = subprocess.run([sys.executable, "-m", "neurank.cli", *map(str, args)],
+                                capture_output=True, text=True, env=env, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"neurank {args} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    return run

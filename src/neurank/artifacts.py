@@ -60,3 +60,34 @@ def library_versions(*names: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def read_manifest(folder: Path, *, fmt: str, version: int, what: str,
+                  error: type[Exception], hint: str = "") -> dict[str, Any]:
+    """`folder/manifest.json`, checked for its format and version; `error` names what is wrong."""
+    from neurank import __version__
+
+    path = folder / "manifest.json"
+    if not path.exists():
+        raise error(f"{folder} is not a neurank {what} (no manifest.json){hint}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != fmt:
+        raise error(f"{path}: not a neurank {what} manifest")
+    if manifest.get("format_version") != version:
+        raise error(f"{path}: {what} format {manifest.get('format_version')} is not supported by "
+                    f"neurank {__version__} (expects {version})")
+    return manifest
+
+
+def verify_files(folder: Path, files: dict[str, str], error: type[Exception]) -> None:
+    """Every file named in a manifest exists and matches its sha256."""
+    for name, expected in files.items():
+        path = folder / name
+        if not path.exists():
+            raise error(f"{folder}: file {name} named in the manifest is missing")
+        if sha256_file(path) != expected:
+            raise error(f"{folder}: file {name} does not match its sha256 in the manifest "
+                        "(modified or corrupted)")

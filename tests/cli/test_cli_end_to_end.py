@@ -1,33 +1,21 @@
 """The real CLI, end to end, on the shipped sample corpus with the real default model."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
 
-def neurank(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "neurank.cli", *map(str, args)],
-                            capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"neurank {args} failed ({result.returncode}):\n{result.stderr}")
-    return result
-
-
 @pytest.fixture(scope="module")
-def collection(tmp_path_factory, sample_dir):
+def collection(neurank, tmp_path_factory, sample_dir):
     folder = tmp_path_factory.mktemp("cli") / "coll"
     neurank("index", sample_dir, "--out", folder)
     return folder
 
 
-def test_search_json_in_every_mode(collection):
+def test_search_json_in_every_mode(neurank, collection):
     for mode in ("bm25", "dense", "hybrid"):
         out = json.loads(neurank("search", collection, "weather observations for climate research",
                                  "-k", "3", "--mode", mode, "--json").stdout)
@@ -36,13 +24,13 @@ def test_search_json_in_every_mode(collection):
         assert out["hits"][0]["scores"][mode if mode != "hybrid" else "fused"] > 0
 
 
-def test_search_table_and_filters(collection):
+def test_search_table_and_filters(neurank, collection):
     out = neurank("search", collection, "prices", "--filter", "category=finance").stdout
     assert "ds14" in out and "bm25" in out and "fused" in out
     assert "ds24" not in out  # retail
 
 
-def test_evaluate_and_tune(collection, sample_dir, tmp_path):
+def test_evaluate_and_tune(neurank, collection, sample_dir, tmp_path):
     report_path = tmp_path / "report.json"
     neurank("evaluate", collection, "--dataset", sample_dir, "--mode", "hybrid",
             "--json", report_path, "--report", tmp_path / "report.md", "--run", tmp_path / "run")
@@ -63,7 +51,7 @@ def test_evaluate_and_tune(collection, sample_dir, tmp_path):
     assert all(mode in table for mode in ("bm25", "dense", "hybrid"))
 
 
-def test_bad_input_gives_one_clear_error(tmp_path, collection):
+def test_bad_input_gives_one_clear_error(neurank, tmp_path, collection):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"_id": "a", "text": "ok"}\n{"_id": "a", "text": "again"}\n')
     result = neurank("index", bad, "--out", tmp_path / "x", check=False)
@@ -76,7 +64,7 @@ def test_bad_input_gives_one_clear_error(tmp_path, collection):
     assert result.returncode == 2 and "unknown mode" in result.stderr
 
 
-def test_empty_documents_need_an_explicit_choice(tmp_path):
+def test_empty_documents_need_an_explicit_choice(neurank, tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,title,text\n1,Rain gauges,daily rainfall\n2,,\n")
     result = neurank("index", corpus, "--out", tmp_path / "c", check=False)

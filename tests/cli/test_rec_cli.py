@@ -1,21 +1,9 @@
 """`neurank rec` end to end on a small generated NCF dataset and a MovieLens-style log."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
-
-def neurank(*args, check=True):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "neurank.cli", *map(str, args)],
-                            capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"neurank {args} failed ({result.returncode}):\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +24,7 @@ def ncf_folder(tmp_path_factory, interactions):
     return folder
 
 
-def test_train_evaluate_recommend(ncf_folder, tmp_path):
+def test_train_evaluate_recommend(neurank, ncf_folder, tmp_path):
     out = tmp_path / "model"
     neurank("rec", "train", "--data", ncf_folder, "--model", "ease", "--out", out)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -56,7 +44,7 @@ def test_train_evaluate_recommend(ncf_folder, tmp_path):
     assert cold["cold_start"] is True and len(cold["items"]) == 10
 
 
-def test_auto_on_a_movielens_log_within_budget(tmp_path, interactions):
+def test_auto_on_a_movielens_log_within_budget(neurank, tmp_path, interactions):
     lines = [f"{interactions.user_ids[u]}\t{interactions.item_ids[i]}\t4\t{t}"
              for t, (u, i) in enumerate(zip(interactions.users, interactions.items, strict=True))]
     (tmp_path / "u.data").write_text("\n".join(lines) + "\n")
@@ -73,7 +61,7 @@ def test_auto_on_a_movielens_log_within_budget(tmp_path, interactions):
     assert scores["m"] > scores["pop"]
 
 
-def test_bad_input_and_unknown_ids(ncf_folder, tmp_path):
+def test_bad_input_and_unknown_ids(neurank, ncf_folder, tmp_path):
     (tmp_path / "bad.csv").write_text("user,item\na,\n")
     result = neurank("rec", "train", "--data", tmp_path / "bad.csv", "--model", "pop",
                      "--out", tmp_path / "x", check=False)

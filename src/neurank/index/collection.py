@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -18,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import neurank
-from neurank.artifacts import atomic_write_json, fsync_file, library_versions, sha256_file
+from neurank.artifacts import (
+    atomic_write_json,
+    fsync_file,
+    library_versions,
+    sha256_file,
+    verify_files,
+)
+from neurank.artifacts import read_manifest as _read_manifest
 from neurank.config import CollectionConfig
 from neurank.data.corpus import Document
 from neurank.errors import CollectionError, DataError, NotFoundError
@@ -40,21 +45,9 @@ _LIBRARIES = ("neurank", "faiss-cpu", "bm25s", "PyStemmer", "sentence-transforme
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of a collection folder, checked for format."""
-    path = folder / MANIFEST
-    if not path.exists():
-        raise CollectionError(f"{folder} is not a neurank collection (no {MANIFEST}); "
-                              "build one with `neurank index SOURCE --out DIR`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CollectionError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != FORMAT:
-        raise CollectionError(f"{path}: not a neurank collection manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise CollectionError(f"{path}: format version {manifest.get('format_version')} is not "
-                              f"supported by neurank {neurank.__version__} (expects "
-                              f"{FORMAT_VERSION}); rebuild the collection")
-    return manifest
+    return _read_manifest(folder, fmt=FORMAT, version=FORMAT_VERSION, what="collection",
+                          error=CollectionError,
+                          hint="; build one with `neurank index SOURCE --out DIR`")
 
 
 @contextlib.contextmanager
@@ -147,13 +140,7 @@ class Collection:
         """Open a collection, verifying every file against the manifest's sha256."""
         folder = Path(folder)
         manifest = read_manifest(folder)
-        for name, expected in manifest["files"].items():
-            path = folder / name
-            if not path.exists():
-                raise CollectionError(f"{folder}: file {name} named in the manifest is missing")
-            if sha256_file(path) != expected:
-                raise CollectionError(f"{folder}: file {name} does not match its sha256 in the "
-                                      "manifest (modified or corrupted); rebuild the collection")
+        verify_files(folder, manifest["files"], CollectionError)
         try:
             config = CollectionConfig.model_validate(manifest["config"])
         except ValueError as exc:

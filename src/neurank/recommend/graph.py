@@ -4,15 +4,12 @@ landing item's popularity discounted by pop^beta; a strong baseline on sparse im
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.data.interactions import HeldOut, Interactions
-from neurank.recommend.base import Recommender
-from neurank.recommend.knn import keep_top
+from neurank.recommend.knn import SimilarityRecommender, keep_top
 
 
 class RP3Config(BaseModel):
@@ -27,7 +24,7 @@ def _row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.diags(1.0 / np.maximum(sums, 1e-12)) @ matrix
 
 
-class RP3Beta(Recommender):
+class RP3Beta(SimilarityRecommender):
     family = "rp3beta"
     Config = RP3Config
 
@@ -44,19 +41,3 @@ class RP3Beta(Recommender):
         walk.setdiag(0.0)
         walk.eliminate_zeros()
         self.similarity = keep_top(walk.tocsr(), c.neighbors)
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray((self.seen[users] @ self.similarity).todense(), dtype=np.float32)
-
-    def item_vectors(self) -> np.ndarray:
-        return self.similarity.toarray()
-
-    def _arrays(self) -> dict[str, Any]:
-        s = self.similarity.tocsr()
-        return {"indptr": s.indptr.astype(np.int64), "indices": s.indices.astype(np.int64),
-                "data": s.data.astype(np.float32)}
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(self.item_ids)
-        self.similarity = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                                        shape=(n, n))

@@ -35,7 +35,29 @@ def keep_top(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
                          shape=similarity.shape, dtype=np.float32)
 
 
-class ItemKNN(Recommender):
+class SimilarityRecommender(Recommender):
+    """Scores are seen-item rows times an item x item matrix `similarity` (S[i, j]: i -> j)."""
+
+    similarity: sp.csr_matrix
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray((self.seen[users] @ self.similarity).todense(), dtype=np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.similarity.toarray()
+
+    def _arrays(self) -> dict[str, Any]:
+        s = self.similarity.tocsr()
+        return {"indptr": s.indptr.astype(np.int64), "indices": s.indices.astype(np.int64),
+                "data": s.data.astype(np.float32)}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(self.item_ids)
+        self.similarity = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
+                                        shape=(n, n))
+
+
+class ItemKNN(SimilarityRecommender):
     family = "itemknn"
     Config = KNNConfig
 
@@ -49,22 +71,6 @@ class ItemKNN(Recommender):
         norms = np.sqrt(counts)
         coo = co.tocoo()
         values = coo.data / (norms[coo.row] * norms[coo.col] + cfg.shrink + 1e-9)
-        # row j = neighbours of item j; scores(u) = x_u @ S with S[i, j] = sim(i, j)
         similarity = sp.csr_matrix((values, (coo.row, coo.col)), shape=co.shape)
+        # keep each item's top neighbours j of i, then S[j, i]: a seen neighbour votes for i
         self.similarity = keep_top(similarity, cfg.neighbors).T.tocsr()
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray((self.seen[users] @ self.similarity).todense(), dtype=np.float32)
-
-    def item_vectors(self) -> np.ndarray:
-        return self.similarity.T.toarray()
-
-    def _arrays(self) -> dict[str, Any]:
-        s = self.similarity.tocsr()
-        return {"indptr": s.indptr.astype(np.int64), "indices": s.indices.astype(np.int64),
-                "data": s.data.astype(np.float32)}
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(self.item_ids)
-        self.similarity = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                                        shape=(n, n))

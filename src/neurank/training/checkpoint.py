@@ -24,8 +24,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-import neurank
-from neurank.artifacts import atomic_write_json, fsync_file, library_versions, sha256_file
+from neurank.artifacts import (
+    atomic_write_json,
+    fsync_file,
+    library_versions,
+    read_manifest,
+    sha256_file,
+    verify_files,
+)
 from neurank.errors import CheckpointError
 
 FORMAT = "neurank-checkpoint"
@@ -131,28 +137,12 @@ def save_checkpoint(
 def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoint:
     """Read and verify a checkpoint; refuses missing, modified or foreign files."""
     folder = Path(folder)
-    path = folder / "manifest.json"
-    if not path.exists():
-        raise CheckpointError(f"{folder} is not a neurank checkpoint (no manifest.json)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a neurank checkpoint manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {manifest.get('format_version')} is not "
-                              f"supported by neurank {neurank.__version__}")
+    manifest = read_manifest(folder, fmt=FORMAT, version=FORMAT_VERSION, what="checkpoint",
+                             error=CheckpointError)
     if kind is not None and manifest.get("kind") != kind:
         raise CheckpointError(f"{folder} holds a {manifest.get('kind')!r} checkpoint, "
                               f"expected {kind!r}")
-    for name, expected in manifest["files"].items():
-        file = folder / name
-        if not file.exists():
-            raise CheckpointError(f"{folder}: file {name} named in the manifest is missing")
-        if sha256_file(file) != expected:
-            raise CheckpointError(f"{folder}: file {name} does not match its sha256 in the "
-                                  "manifest (modified or corrupted)")
+    verify_files(folder, manifest["files"], CheckpointError)
     tensors = load_file(str(folder / "weights.safetensors"))
     ids = json.loads((folder / "ids.json").read_text()) if "ids.json" in manifest["files"] else {}
     optimizer = None
