@@ -44,8 +44,8 @@ def test_recommend_excludes_seen_and_orders_by_score(fitted):
     seen = {fit.item_ids[i] for i in fit.items[fit.users == 0]}
     assert len(rec.items) == 5 and not seen & set(rec.items) and not rec.cold_start
     assert rec.scores == sorted(rec.scores, reverse=True)
-    with_seen = model.recommend(["u0"], k=40, exclude_seen=False)[0]
-    assert seen <= set(with_seen.items)
+    with_seen = model.recommend(["u0"], k=10**12, exclude_seen=False)[0]
+    assert seen <= set(with_seen.items) and len(with_seen.items) == 40
 
 
 def test_collaborative_models_learn_the_groups(fitted):

@@ -43,3 +43,12 @@ def test_blend_weights_come_from_validation(interactions):
     weakest = min(families, key=families.get)
     assert weakest not in {c.family for c in components}  # the best three families are blended
     assert selection.trials[-1].metrics["ndcg@10"] >= max(families.values()) - 1e-9
+
+
+def test_blend_needs_a_positive_weight():
+    from pydantic import ValidationError
+
+    from neurank.recommend.blend import BlendConfig
+
+    with pytest.raises(ValidationError, match="positive weight"):
+        BlendConfig(components=[{"family": "ease", "config": {}, "weight": 0.0}])

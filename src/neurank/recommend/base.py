@@ -127,6 +127,7 @@ class Recommender(ABC):
         """Top-k items per user; unknown users get the most popular items, flagged cold_start."""
         if k < 1:
             raise NeurankError(f"k must be at least 1, got {k}")
+        k = min(k, len(self.item_ids))  # a huge k must not allocate users x k
         candidates = self._items(items) if items is not None else None
         known = [(pos, u) for pos, user in enumerate(users)
                  if (u := self._user(user)) is not None]

@@ -10,7 +10,7 @@ import itertools
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.eval.protocols import hit_rate_ndcg, sampled_ranks
@@ -27,6 +27,12 @@ class Component(BaseModel):
 class BlendConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     components: list[Component] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> BlendConfig:
+        if self.components and not any(c.weight > 0 for c in self.components):
+            raise ValueError("at least one blend component needs a positive weight")
+        return self
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
