@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -12,8 +14,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-console_err = Console(stderr=True)
+# piped output gets room for metric tables instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 140)
+console_err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 # imported for their side effect: each module adds its commands to `app`
 from neurank.cli import rec_cmds, search_cmds  # noqa: E402,F401

@@ -50,6 +50,9 @@ class SentenceEncoder:
         query_backend: Literal["auto", "onnx", "torch"] = "auto",
     ) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every command is noise
 
         self.name = model
         self.device = select_device(device)
