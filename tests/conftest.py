@@ -10,7 +10,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit is slow with a BLAS thread pool
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "datasets"

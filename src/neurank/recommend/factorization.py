@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
 
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.base import Recommender
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns and slows down otherwise
 
 
 class ALSConfig(BaseModel):
@@ -40,7 +38,9 @@ class _Factorization(Recommender):
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
         engine = self._engine()
-        engine.fit(self.seen.astype(np.float32).tocsr(), show_progress=show_progress)
+        # implicit parallelises itself; a BLAS thread pool underneath it only contends
+        with threadpool_limits(1, "blas"):
+            engine.fit(self.seen.astype(np.float32).tocsr(), show_progress=show_progress)
         self.user_factors = np.asarray(engine.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(engine.item_factors, dtype=np.float32)
 
