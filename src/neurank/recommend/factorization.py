@@ -37,9 +37,9 @@ class _Factorization(Recommender):
         raise NotImplementedError
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        engine = self._engine()
         # implicit parallelises itself; a BLAS thread pool underneath it only contends
         with threadpool_limits(1, "blas"):
+            engine = self._engine()
             engine.fit(self.seen.astype(np.float32).tocsr(), show_progress=show_progress)
         self.user_factors = np.asarray(engine.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(engine.item_factors, dtype=np.float32)
