@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
@@ -37,7 +39,8 @@ class _Factorization(Recommender):
         raise NotImplementedError
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        # implicit parallelises itself; a BLAS thread pool underneath it only contends
+        # implicit parallelises itself; a BLAS thread pool underneath it only contends. implicit
+        # is imported at module level so its own BLAS is loaded before the limit applies.
         with threadpool_limits(1, "blas"):
             engine = self._engine()
             engine.fit(self.seen.astype(np.float32).tocsr(), show_progress=show_progress)
@@ -62,8 +65,6 @@ class ALS(_Factorization):
     Config = ALSConfig
 
     def _engine(self) -> Any:
-        from implicit.cpu.als import AlternatingLeastSquares
-
         c: ALSConfig = self.config  # type: ignore[assignment]
         return AlternatingLeastSquares(factors=c.factors, regularization=c.regularization,
                                        alpha=c.alpha, iterations=c.iterations,
@@ -75,8 +76,6 @@ class BPR(_Factorization):
     Config = BPRConfig
 
     def _engine(self) -> Any:
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
-
         c: BPRConfig = self.config  # type: ignore[assignment]
         return BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
                                            regularization=c.regularization,
