@@ -52,3 +52,16 @@ def test_blend_needs_a_positive_weight():
 
     with pytest.raises(ValidationError, match="positive weight"):
         BlendConfig(components=[{"family": "ease", "config": {}, "weight": 0.0}])
+
+
+def test_auto_budget_also_stops_neural_training(interactions):
+    trainer = TrainerConfig(epochs=500, batch_size=64, patience=None, show_progress=False,
+                            device="cpu")
+    grids = {"pop": [{}], "gmf": [{"factors": 4, "trainer": trainer.model_dump()}]}
+    selection = select_model(interactions, "auto", grids=grids, budget_s=1.0,
+                             log=lambda *a: None)
+    gmf = next(t for t in selection.trials if t.family == "gmf")
+    assert 0 < gmf.config["trainer"]["max_time_s"] <= 1.0
+    assert gmf.seconds < 30  # 500 epochs would take minutes
+    if selection.model.family == "gmf":  # the refit trains its chosen epochs without the cut
+        assert selection.model.config.trainer.max_time_s is None

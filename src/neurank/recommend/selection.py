@@ -69,7 +69,9 @@ def _refit_config(model: Recommender) -> BaseModel:
             stage, score = record["stage"], record.get("ndcg@10")
             if score is not None and (stage not in best or score > best[stage][1]):
                 best[stage] = (int(record["epoch"]), score)
-        return config.model_copy(update={"stage_epochs": {s: e for s, (e, _) in best.items()}})
+        return config.model_copy(update={
+            "stage_epochs": {s: e for s, (e, _) in best.items()},
+            "trainer": config.trainer.model_copy(update={"max_time_s": None})})
     return config
 
 
@@ -126,6 +128,11 @@ def select_model(
                 break
             cls = MODELS[name]
             config = cls.Config.model_validate({**cls.Config().model_dump(), **overrides})
+            if family == "auto" and isinstance(config, NCFConfig):
+                # a neural candidate stops training when the budget runs out
+                remaining = max(budget_s - (time.monotonic() - start), 1.0)
+                config = config.model_copy(update={"trainer": config.trainer.model_copy(
+                    update={"max_time_s": remaining})})
             begun = time.monotonic()
             model = cls(config).fit(fit_part, validation, show_progress=show_progress)
             metrics = evaluate_sampled(model, validation)
