@@ -110,9 +110,9 @@ def main() -> None:
             lat = latency_ms(lambda u, m=model: m.recommend([u], 10), np.array(users))
             rows.append({"model": f"neurank {family}", "hr@10": metrics["hr@10"],
                          "ndcg@10": metrics["ndcg@10"], "fit_s": fit_s, "latency_ms": lat,
-                         "chosen": selection.best.config})
+                         "chosen": selection.chosen.config})
             console.print(f"{name} {family}: {rows[-1]['hr@10']:.4f} / {rows[-1]['ndcg@10']:.4f}"
-                          f" fit {fit_s:.1f}s {selection.best.config}")
+                          f" fit {fit_s:.1f}s {selection.chosen.config}")
         for peer, grid in (("als", GRIDS["als"]), ("bpr", GRIDS["bpr"])):
             model, cfg, fit_s = implicit_peer(peer, train, grid, args.seed)
             metrics = peer_metrics(model, test)

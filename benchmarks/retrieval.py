@@ -20,6 +20,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# idle BLAS threads spinning after a numpy matmul would slow the next torch call (peer latency)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import bm25s
 import numpy as np

@@ -10,7 +10,7 @@ def test_auto_keeps_the_best_validation_trial_and_records_all(interactions):
     selection = select_model(interactions, "auto", grids=grids, log=lambda *a: None)
     assert [t.family for t in selection.trials] == ["pop", "ease", "ease", "itemknn", "blend"]
     best = max(selection.trials, key=lambda t: t.metrics["ndcg@10"])
-    assert selection.model.family == best.family
+    assert selection.model.family == best.family and selection.chosen is best
     assert selection.model.config.model_dump(mode="json") == best.config
     assert len(selection.model.seen.data) == len(interactions)  # refitted on the whole train set
     recorded = selection.model.info["selection"]
@@ -36,7 +36,7 @@ def test_blend_weights_come_from_validation(interactions):
     grids = {"ease": [{"l2": 10.0}], "itemknn": [{"neighbors": 20}], "als": [
         {"factors": 2, "iterations": 30}], "rp3beta": [{"neighbors": 20}]}
     selection = select_model(interactions, "blend", grids=grids, log=lambda *a: None)
-    assert selection.model.family == "blend" and selection.trials[-1].family == "blend"
+    assert selection.model.family == "blend" and selection.chosen is selection.trials[-1]
     components = selection.model.config.components
     assert len(components) == 3 and sum(c.weight for c in components) == pytest.approx(1.0)
     families = {t.family: t.metrics["ndcg@10"] for t in selection.trials[:-1]}

@@ -49,7 +49,7 @@ def train(
     grids = GRIDS if model == "auto" else {model: GRIDS.get(model, [{}])}
     selection = select_model(split.train, model, budget_s=budget_s, seed=seed, grids=grids,
                              show_progress=True, log=console_err.print)
-    best = selection.best
+    best = selection.chosen
     selection.model.save(out, metrics={"validation": best.metrics})
     console.print(f"[green]saved[/] {best.family} {best.config} to {out} "
                   f"(validation ndcg@10={best.metrics['ndcg@10']:.4f})")

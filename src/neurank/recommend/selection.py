@@ -51,13 +51,10 @@ class Trial:
 @dataclass
 class Selection:
     model: Recommender
+    chosen: Trial
     trials: list[Trial] = field(default_factory=list)
     fit_seconds: float = 0.0
     """time of the final fit on the whole train set"""
-
-    @property
-    def best(self) -> Trial:
-        return max(self.trials, key=lambda t: t.metrics["ndcg@10"])
 
 
 def _refit_config(model: Recommender) -> BaseModel:
@@ -121,26 +118,27 @@ def select_model(
     trials: list[Trial] = []
     fitted: list[Recommender] = []
     start = time.monotonic()
-    for name in families:
-        for overrides in grids.get(name, [{}]):
-            if trials and family == "auto" and time.monotonic() - start > budget_s:
-                log(f"budget of {budget_s:.0f}s spent; skipping the remaining candidates")
-                break
-            cls = MODELS[name]
-            config = cls.Config.model_validate({**cls.Config().model_dump(), **overrides})
-            if family == "auto" and isinstance(config, NCFConfig):
-                # a neural candidate stops training when the budget runs out
-                remaining = max(budget_s - (time.monotonic() - start), 1.0)
-                config = config.model_copy(update={"trainer": config.trainer.model_copy(
-                    update={"max_time_s": remaining})})
-            begun = time.monotonic()
-            model = cls(config).fit(fit_part, validation, show_progress=show_progress)
-            metrics = evaluate_sampled(model, validation)
-            trials.append(Trial(name, config.model_dump(mode="json"), metrics,
-                                time.monotonic() - begun))
-            fitted.append(model)
-            log(f"{name:8s} {overrides} -> validation hr@10={metrics['hr@10']:.4f} "
-                f"ndcg@10={metrics['ndcg@10']:.4f} ({trials[-1].seconds:.1f}s)")
+    candidates = [(name, overrides) for name in families for overrides in grids.get(name, [{}])]
+    for done, (name, overrides) in enumerate(candidates):
+        if trials and family == "auto" and time.monotonic() - start > budget_s:
+            log(f"budget of {budget_s:.0f}s spent; skipping the remaining "
+                f"{len(candidates) - done} candidates")
+            break
+        cls = MODELS[name]
+        config = cls.Config.model_validate({**cls.Config().model_dump(), **overrides})
+        if family == "auto" and isinstance(config, NCFConfig):
+            # a neural candidate stops training when the budget runs out
+            remaining = max(budget_s - (time.monotonic() - start), 1.0)
+            config = config.model_copy(update={"trainer": config.trainer.model_copy(
+                update={"max_time_s": remaining})})
+        begun = time.monotonic()
+        model = cls(config).fit(fit_part, validation, show_progress=show_progress)
+        metrics = evaluate_sampled(model, validation)
+        trials.append(Trial(name, config.model_dump(mode="json"), metrics,
+                            time.monotonic() - begun))
+        fitted.append(model)
+        log(f"{name:8s} {overrides} -> validation hr@10={metrics['hr@10']:.4f} "
+            f"ndcg@10={metrics['ndcg@10']:.4f} ({trials[-1].seconds:.1f}s)")
     if family in ("auto", "blend"):
         _add_blend_trial(trials, fitted, validation)
     if family == "blend" and trials[-1].family != "blend":
@@ -155,4 +153,4 @@ def select_model(
                                               f"99 sampled negatives (seed {seed})",
                                 "trials": [t.__dict__ for t in trials],
                                 "chosen": trials[best_index].__dict__}}
-    return Selection(final, trials, fit_seconds)
+    return Selection(final, trials[best_index], trials, fit_seconds)
