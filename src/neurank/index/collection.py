@@ -203,7 +203,8 @@ class Collection:
         return [self._id_of[int(r)] for r in rows]
 
     def get(self, doc_id: str) -> Document:
-        return self.store.fetch([self.row_of(doc_id)])[self.row_of(doc_id)]
+        row = self.row_of(doc_id)
+        return self.store.fetch([row])[row]
 
     def documents(self, rows: Iterable[int]) -> dict[int, Document]:
         return self.store.fetch(rows)

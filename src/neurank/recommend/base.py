@@ -136,7 +136,7 @@ class Recommender(ABC):
             chunk = known[start:start + _USER_CHUNK]
             idx = np.array([u for _, u in chunk])
             scores = self.score_users(idx).astype(np.float64)
-            for (pos, _), top, row in zip(chunk, self._top(scores, idx, k, exclude_seen,
+            for (pos, _), top, row in zip(chunk, self.top_items(scores, idx, k, exclude_seen,
                                                            candidates), scores, strict=True):
                 top = top[top >= 0]
                 results[pos] = Recommendations(str(users[pos]), [self.item_ids[i] for i in top],
@@ -144,14 +144,16 @@ class Recommender(ABC):
         for pos, user in enumerate(users):
             if results[pos] is None:
                 scores = self.popularity[None, :].astype(np.float64)
-                top = self._top(scores, None, k, False, candidates)[0]
+                top = self.top_items(scores, None, k, False, candidates)[0]
                 top = top[top >= 0]
                 results[pos] = Recommendations(str(user), [self.item_ids[i] for i in top],
                                                scores[0, top].tolist(), cold_start=True)
         return results  # type: ignore[return-value]
 
-    def _top(self, scores: np.ndarray, users: np.ndarray | None, k: int, exclude_seen: bool,
-             candidates: np.ndarray | None) -> np.ndarray:
+    def top_items(self, scores: np.ndarray, users: np.ndarray | None, k: int, exclude_seen: bool,
+                  candidates: np.ndarray | None = None) -> np.ndarray:
+        """Top-k item indices per score row: candidates only, seen items of `users` excluded,
+        exact ties to the more popular item (shared by `recommend` and the full protocol)."""
         if candidates is not None:
             mask = np.full(scores.shape[1], -np.inf)
             mask[candidates] = 0.0

@@ -8,7 +8,7 @@ import numpy as np
 
 from neurank.data.interactions import HeldOut
 from neurank.eval.protocols import TieRule, full_ranking_metrics, hit_rate_ndcg, sampled_ranks
-from neurank.recommend.base import Recommender, top_k_rows
+from neurank.recommend.base import Recommender
 
 CUTOFFS = (5, 10, 20)
 
@@ -44,9 +44,7 @@ def evaluate_full(model: Recommender, held: HeldOut, *,
     for start in range(0, len(users), 256):
         chunk = users[start:start + 256]
         scores = model.score_users(chunk).astype(np.float64)
-        seen = model.seen[chunk].tocoo()
-        scores[seen.row, seen.col] = -np.inf
-        tops.append(top_k_rows(scores, depth, model.popularity))
+        tops.append(model.top_items(scores, chunk, depth, exclude_seen=True))
     top = np.concatenate(tops) if tops else np.zeros((0, depth), dtype=np.int64)
     metrics: dict[str, float] = {}
     for k in cutoffs:
