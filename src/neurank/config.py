@@ -95,3 +95,17 @@ class TrainerConfig(_Config):
     max_time_s: float | None = Field(None, gt=0.0, description="stop after this many seconds")
     tensorboard_dir: str | None = None
     show_progress: bool = True
+
+
+class ServeConfig(_Config):
+    """Limits and access control of the HTTP service (`neurank serve`)."""
+
+    max_body_bytes: int = Field(2_000_000, ge=1_024, description="larger request bodies get 413")
+    max_query_chars: int = Field(2_000, ge=1)
+    max_k: int = Field(100, ge=1, description="most hits / items one request may ask for")
+    max_documents: int = Field(1_000, ge=1, description="most documents in one PUT /documents")
+    max_filters: int = Field(16, ge=1)
+    api_key: str | None = Field(None, description="required in the X-API-Key header when set")
+    rate_limit: float | None = Field(None, gt=0.0, description="requests per second per client")
+    rate_burst: int = Field(20, ge=1, description="requests a client may send at once")
+    workers: int = Field(2, ge=1, description="threads running searches and recommendations")

@@ -134,11 +134,16 @@ def save_checkpoint(
     return folder
 
 
+def read_checkpoint_manifest(folder: str | Path) -> dict[str, Any]:
+    """A checkpoint's manifest, checked for format (the files are not read)."""
+    return read_manifest(Path(folder), fmt=FORMAT, version=FORMAT_VERSION, what="checkpoint",
+                         error=CheckpointError)
+
+
 def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoint:
     """Read and verify a checkpoint; refuses missing, modified or foreign files."""
     folder = Path(folder)
-    manifest = read_manifest(folder, fmt=FORMAT, version=FORMAT_VERSION, what="checkpoint",
-                             error=CheckpointError)
+    manifest = read_checkpoint_manifest(folder)
     if kind is not None and manifest.get("kind") != kind:
         raise CheckpointError(f"{folder} holds a {manifest.get('kind')!r} checkpoint, "
                               f"expected {kind!r}")

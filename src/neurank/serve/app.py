@@ -1,0 +1,350 @@
+"""The FastAPI app: search, recommendations, document updates, health, metrics, the web page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from neurank.config import ServeConfig
+from neurank.data.corpus import Document
+from neurank.errors import CheckpointError, CollectionError, ModelError, NeurankError, NotFoundError
+from neurank.search.snippets import snippet
+from neurank.serve.batching import MicroBatcher
+from neurank.serve.guard import Guard
+from neurank.serve.metrics import ServiceMetrics
+from neurank.serve.ratelimit import RateLimiter
+from neurank.serve.resources import Resources
+from neurank.serve.schemas import (
+    DocumentsRequest,
+    ErrorBody,
+    Health,
+    RangeFilter,
+    RecommendRequest,
+    RecommendResponse,
+    ScoredItem,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SimilarResponse,
+    UpdateResponse,
+)
+
+STATIC = Path(__file__).parent / "static"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429)}
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    query: str
+    k: int
+    mode: str
+    filters: str  # canonical JSON, so equal filters group into one batch
+
+
+@dataclass(frozen=True)
+class RecommendJob:
+    user: str
+    k: int
+    exclude_seen: bool
+
+
+def _invalid(field: str, message: str) -> HTTPException:
+    return HTTPException(422, f"{field}: {message}")
+
+
+def _check_finite(value: Any, field: str) -> None:
+    """JSON allows NaN/Infinity tokens; metadata and filters must not hold them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid(field, "NaN and infinite numbers are not allowed")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _check_finite(inner, f"{field}.{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            _check_finite(inner, f"{field}[{i}]")
+
+
+def _filters_json(filters: dict[str, Any] | None, limit: int) -> str:
+    if not filters:
+        return ""
+    if len(filters) > limit:
+        raise _invalid("filters", f"at most {limit} fields")
+    plain: dict[str, Any] = {}
+    for name, value in filters.items():
+        if isinstance(value, RangeFilter):
+            value = value.model_dump(exclude_none=True)
+            if not value:
+                raise _invalid(f"filters.{name}", "give at least one of gt, gte, lt, lte")
+        elif isinstance(value, list) and not value:
+            raise _invalid(f"filters.{name}", "empty list of values")
+        _check_finite(value, f"filters.{name}")
+        plain[name] = value
+    return json.dumps(plain, sort_keys=True)
+
+
+class Service:
+    """Holds what the routes share: models, limits, worker threads, batchers, metrics."""
+
+    def __init__(self, collection: Path | None, recommender: Path | None,
+                 config: ServeConfig) -> None:
+        self.config = config
+        self.resources = Resources(collection, recommender)
+        self.metrics = ServiceMetrics()
+        self._executor: ThreadPoolExecutor | None = None
+        self.search_batcher: MicroBatcher[SearchJob, SearchResponse] = MicroBatcher(
+            self._search_batch, self.run, workers=config.workers,
+            on_batch=self.metrics.batch_size.observe)
+        self.recommend_batcher: MicroBatcher[RecommendJob, RecommendResponse] = MicroBatcher(
+            self._recommend_batch, self.run, workers=config.workers)
+
+    async def run(self, fn, *args):
+        """`fn(*args)` on one of the service's worker threads (sized to the cores, not 40)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.config.workers,
+                                                thread_name_prefix="neurank-serve")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def stop(self) -> None:
+        """Lets running work finish and frees the threads; a later request starts new ones."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------ search
+    def _search_batch(self, jobs: Sequence[SearchJob]) -> list[SearchResponse | BaseException]:
+        groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            groups[(job.k, job.mode, job.filters)].append(i)
+        results: list[SearchResponse | BaseException] = [None] * len(jobs)  # type: ignore[list-item]
+        with self.resources.collection_lock.read():
+            pipeline = self.resources.pipeline()
+            for (k, mode, filters), members in groups.items():
+                queries = [jobs[i].query for i in members]
+                try:
+                    hit_lists = pipeline.search_batch(queries, k=k, mode=mode,  # type: ignore[arg-type]
+                                                      filters=json.loads(filters) if filters else None)
+                except NeurankError as exc:
+                    for i in members:
+                        results[i] = exc
+                    continue
+                for i, hits in zip(members, hit_lists, strict=True):
+                    results[i] = SearchResponse(
+                        query=jobs[i].query, mode=mode, k=k, took_ms=0.0,
+                        hits=[SearchHit(id=h.id, rank=h.rank, score=h.score, scores=h.scores,
+                                        title=h.title, snippet=snippet(h.text, jobs[i].query),
+                                        metadata=h.metadata) for h in hits])
+        return results
+
+    async def search(self, body: SearchRequest) -> SearchResponse:
+        if len(body.query) > self.config.max_query_chars:
+            raise _invalid("query", f"longer than {self.config.max_query_chars} characters")
+        if not body.query.strip():
+            raise _invalid("query", "empty (only whitespace)")
+        if body.k > self.config.max_k:
+            raise _invalid("k", f"at most {self.config.max_k}")
+        job = SearchJob(body.query, body.k, body.mode,
+                        _filters_json(body.filters, self.config.max_filters))
+        started = time.perf_counter()
+        response = await self.search_batcher.submit(job)
+        return response.model_copy(update={"took_ms": (time.perf_counter() - started) * 1e3})
+
+    # ------------------------------------------------------------------ recommendations
+    def _recommend_batch(self, jobs: Sequence[RecommendJob]) -> list[RecommendResponse]:
+        model = self.resources.recommender()
+        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            groups[(job.k, job.exclude_seen)].append(i)
+        results: list[RecommendResponse] = [None] * len(jobs)  # type: ignore[list-item]
+        for (k, exclude_seen), members in groups.items():
+            recs = model.recommend([jobs[i].user for i in members], k, exclude_seen=exclude_seen)
+            for i, rec in zip(members, recs, strict=True):
+                results[i] = RecommendResponse(
+                    user=rec.user, cold_start=rec.cold_start, took_ms=0.0,
+                    items=[ScoredItem(item=t, score=s) for t, s in zip(rec.items, rec.scores,
+                                                                       strict=True)])
+        return results
+
+    async def recommend(self, body: RecommendRequest) -> RecommendResponse:
+        if body.k > self.config.max_k:
+            raise _invalid("k", f"at most {self.config.max_k}")
+        started = time.perf_counter()
+        response = await self.recommend_batcher.submit(
+            RecommendJob(body.user, body.k, body.exclude_seen))
+        return response.model_copy(update={"took_ms": (time.perf_counter() - started) * 1e3})
+
+    def similar(self, item: str, k: int) -> SimilarResponse:
+        pairs = self.resources.recommender().similar_items(item, k)
+        return SimilarResponse(item=item, items=[ScoredItem(item=t, score=s) for t, s in pairs])
+
+    # ------------------------------------------------------------------ updates
+    def _update(self, change) -> UpdateResponse:
+        """Apply `change(collection)` and save a new generation; on failure, nothing changes."""
+        pipeline = self.resources.pipeline()
+        with self.resources.collection_lock.write():
+            collection = pipeline.collection
+            try:
+                counts = change(collection)
+                collection.save()
+            except BaseException:
+                # drop the half-applied change: reopen what the manifest says is committed
+                from neurank.index.collection import Collection
+
+                pipeline.collection = Collection.load(collection.folder,
+                                                      encoder=collection.encoder)
+                raise
+            return UpdateResponse(**counts, documents=len(collection),
+                                  generation=collection.generation)
+
+    async def put_documents(self, body: DocumentsRequest) -> UpdateResponse:
+        if len(body.documents) > self.config.max_documents:
+            raise _invalid("documents", f"at most {self.config.max_documents} per request")
+        ids = [doc.id for doc in body.documents]
+        if len(set(ids)) != len(ids):
+            raise _invalid("documents", "duplicate ids in one request")
+        for i, doc in enumerate(body.documents):
+            if not (doc.title.strip() or doc.text.strip()):
+                raise _invalid(f"documents[{i}].text", "a document needs a title or a text")
+            _check_finite(doc.metadata, f"documents[{i}].metadata")
+        documents = [Document(id=d.id, title=d.title, text=d.text, metadata=d.metadata)
+                     for d in body.documents]
+
+        def upsert(collection) -> dict[str, int]:
+            collection.upsert(documents)
+            return {"upserted": len(documents)}
+
+        return await self.run(self._update, upsert)
+
+    async def delete_document(self, doc_id: str) -> UpdateResponse:
+        def delete(collection) -> dict[str, int]:
+            collection.delete([doc_id])
+            return {"deleted": 1}
+
+        return await self.run(self._update, delete)
+
+    def health(self) -> Health:
+        folder = self.resources.collection_dir
+        return Health(status="ok", collection=str(folder) if folder else None,
+                      recommender=str(self.resources.recommender_dir or "") or None,
+                      loaded=self.resources.loaded, documents=self.resources.document_count())
+
+
+def create_app(collection: str | Path | None = None, recommender: str | Path | None = None,
+               config: ServeConfig | None = None) -> FastAPI:
+    """The HTTP app over a collection folder and/or a recommender checkpoint folder."""
+    config = config or ServeConfig()
+    service = Service(Path(collection) if collection else None,
+                      Path(recommender) if recommender else None, config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.stop()
+
+    app = FastAPI(title="neurank", summary="Search and recommendations over your own data.",
+                  version=_version(), lifespan=lifespan)
+    app.state.service = service
+    _install_error_handlers(app)
+
+    @app.post("/search", response_model=SearchResponse, responses=_ERRORS)
+    async def search(body: SearchRequest) -> SearchResponse:
+        """Hits for a query (bm25, dense or hybrid), each with its per-signal scores."""
+        return await service.search(body)
+
+    @app.post("/recommend", response_model=RecommendResponse, responses=_ERRORS)
+    async def recommend(body: RecommendRequest) -> RecommendResponse:
+        """Top-k items for a user; unknown users get popular items with cold_start=true."""
+        return await service.recommend(body)
+
+    @app.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=_ERRORS)
+    async def similar(item_id: Annotated[str, PathParam(min_length=1, max_length=500)],
+                      k: Annotated[int, Query(ge=1)] = 10) -> SimilarResponse:
+        """Items most similar to an item."""
+        if k > config.max_k:
+            raise _invalid("k", f"at most {config.max_k}")
+        return await service.run(service.similar, item_id, k)
+
+    @app.put("/documents", response_model=UpdateResponse, responses=_ERRORS)
+    async def put_documents(body: DocumentsRequest) -> UpdateResponse:
+        """Add or replace documents; saved as a new collection generation before answering."""
+        return await service.put_documents(body)
+
+    @app.delete("/documents/{doc_id}", response_model=UpdateResponse, responses=_ERRORS)
+    async def delete_document(
+            doc_id: Annotated[str, PathParam(min_length=1, max_length=500)]) -> UpdateResponse:
+        """Delete a document; saved as a new collection generation before answering."""
+        return await service.delete_document(doc_id)
+
+    @app.get("/health", response_model=Health)
+    async def health() -> Health:
+        """Liveness, and which models are loaded."""
+        return service.health()
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics() -> Response:
+        """Prometheus text: request counts, latency histograms, errors, batch sizes."""
+        documents = service.resources.document_count()
+        if documents is not None:
+            service.metrics.documents.set(documents)
+        return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
+    app.add_middleware(Guard, metrics=service.metrics,  # type: ignore[arg-type]
+                       max_body_bytes=config.max_body_bytes, api_key=config.api_key,
+                       limiter=limiter)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            if error.get("type") == "json_invalid":
+                position = error["loc"][-1]
+                problems.append(f"body is not valid JSON (at character {position}): "
+                                f"{error.get('ctx', {}).get('error', error.get('msg'))}")
+                continue
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(problems[:10])}, status_code=422)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(NeurankError)
+    async def neurank_error(_: Request, exc: NeurankError) -> JSONResponse:
+        # a broken collection/model folder is the server's problem, not the request's
+        server_side = isinstance(exc, (CollectionError, CheckpointError, ModelError))
+        return JSONResponse({"detail": str(exc)}, status_code=503 if server_side else 400)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("neurank")
+    except PackageNotFoundError:
+        return "0"

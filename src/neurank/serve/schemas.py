@@ -1,0 +1,105 @@
+"""Request and response bodies of the HTTP API (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Scalar = str | int | float | bool
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r'^[^"]+$')]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RangeFilter(_Body):
+    """A numeric range on a metadata field; at least one bound."""
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+
+FilterValue = Scalar | list[Scalar] | RangeFilter
+
+
+class SearchRequest(_Body):
+    query: str = Field(min_length=1, description="query text (length limited by the server)")
+    k: int = Field(10, ge=1, description="number of hits (at most the server's max_k)")
+    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    filters: dict[FieldName, FilterValue] | None = Field(
+        None, description="metadata field -> value, list of values, or {gt, gte, lt, lte}")
+
+
+class SearchHit(BaseModel):
+    id: str
+    rank: int
+    score: float
+    scores: dict[str, float] = Field(description="every signal that ranked the hit")
+    title: str
+    snippet: str
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: str
+    k: int
+    took_ms: float
+    hits: list[SearchHit]
+
+
+class RecommendRequest(_Body):
+    user: str = Field(min_length=1, max_length=200)
+    k: int = Field(10, ge=1)
+    exclude_seen: bool = True
+
+
+class ScoredItem(BaseModel):
+    item: str
+    score: float
+
+
+class RecommendResponse(BaseModel):
+    user: str
+    cold_start: bool = Field(description="true when the user is unknown: popular items instead")
+    took_ms: float
+    items: list[ScoredItem]
+
+
+class SimilarResponse(BaseModel):
+    item: str
+    items: list[ScoredItem]
+
+
+class DocumentIn(_Body):
+    id: str = Field(min_length=1, max_length=500)
+    title: str = ""
+    text: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsRequest(_Body):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class UpdateResponse(BaseModel):
+    upserted: int = 0
+    deleted: int = 0
+    documents: int = Field(description="documents in the collection after the update")
+    generation: int = Field(description="collection generation now on disk")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    collection: str | None
+    recommender: str | None
+    loaded: dict[str, bool]
+    documents: int | None
+
+
+class ErrorBody(BaseModel):
+    detail: str
