@@ -25,11 +25,11 @@ function element(tag, className, text) {
   return node;
 }
 
-function highlighted(text, query) {
+function highlighted(tag, className, text, query) {
   // wraps query words (3+ letters) in <mark>, building nodes rather than HTML strings
   const words = (query.toLowerCase().match(/[\p{L}\p{N}_]{3,}/gu) || [])
     .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const span = element("p", "snippet");
+  const span = element(tag, className);
   if (!words.length) { span.textContent = text; return span; }
   const pattern = new RegExp(`(${words.join("|")})`, "giu");
   text.split(pattern).forEach((part, i) => {
@@ -58,13 +58,14 @@ $("search-form").addEventListener("submit", async (event) => {
       const item = element("li", "hit");
       item.dataset.id = hit.id;
       const head = element("div");
-      head.append(element("span", "title", `${hit.rank}. ${hit.title || hit.id}`),
+      head.append(element("span", "rank", `${hit.rank}. `),
+                  highlighted("span", "title", hit.title || hit.id, query),
                   element("span", "doc-id", hit.id));
       const scores = element("div", "scores");
       for (const [signal, value] of Object.entries(hit.scores)) {
         scores.append(element("span", `score ${signal}`, `${signal} ${value.toFixed(3)}`));
       }
-      item.append(head, highlighted(hit.snippet, query), scores);
+      item.append(head, highlighted("p", "snippet", hit.snippet, query), scores);
       list.append(item);
     }
     setInfo($("search-info"),
