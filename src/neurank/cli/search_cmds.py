@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,14 +84,26 @@ def _short(text: str, width: int) -> str:
 @app.command()
 def search(
     collection: Annotated[Path, typer.Argument(help="Collection folder.")],
-    query: Annotated[str, typer.Argument(help="Query text.")],
+    query: Annotated[str | None, typer.Argument(
+        help="Query text; leave it out for the interactive terminal search.")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 10,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
     filter_: Annotated[list[str] | None, typer.Option(
         "--filter", help="Metadata filter FIELD=VALUE (repeatable).")] = None,
     as_json: OutputJson = False,
 ) -> None:
-    """Search a collection; every hit shows its per-signal scores."""
+    """Search a collection; every hit shows its per-signal scores.
+
+    Without a query, opens an interactive search: type, Enter, F2 switches the mode.
+    """
+    if query is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise NeurankError("give a query, or run `neurank search DIR` in a terminal for "
+                               "the interactive search")
+        from neurank.cli.tui import SearchApp
+
+        SearchApp(_pipeline(collection), k=k, mode=mode).run()
+        return
     hits = _pipeline(collection).search(query, k=k, mode=mode,  # type: ignore[arg-type]
                                         filters=_parse_filters(filter_))
     if as_json:
