@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraint
 SAMPLE := samples/datasets
 DEMO_DIR := demo-collection
 
-.PHONY: demo test lint clean
+.PHONY: demo serve test lint clean
 
 $(VENV)/.base: constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: $(VENV)/.installed
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode hybrid
 	$(BIN)/neurank tune $(DEMO_DIR) --dataset $(SAMPLE) --split train
 	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode bm25,dense,hybrid
+
+# after `make demo`: the HTTP API and web page over the demo collection on http://127.0.0.1:8000/
+serve: $(VENV)/.installed
+	$(BIN)/neurank serve --collection $(DEMO_DIR) --preload
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
