@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from neurank.config import TrainerConfig
 from neurank.data.interactions import validation_split
@@ -84,6 +85,20 @@ def test_similar_items(fitted):
     assert len(similar) == 5 and "i3" not in [i for i, _ in similar]
     if model.family != "pop":
         assert sum(int(i[1:]) < 20 for i, _ in similar) >= 3, (model.family, similar)
+
+
+def test_similar_items_are_the_cosine_of_item_vectors(fitted):
+    model, _, _ = fitted
+    vectors = model.item_vectors()
+    dense = vectors.toarray() if sp.issparse(vectors) else np.asarray(vectors, dtype=np.float64)
+    j = model.item_index["i3"]
+    norms = np.linalg.norm(dense, axis=1)
+    cosine = dense @ dense[j] / np.maximum(norms * norms[j], 1e-12)
+    cosine[j] = -np.inf
+    similar = model.similar_items("i3", k=5)
+    assert [score for _, score in similar] == pytest.approx(np.sort(cosine)[::-1][:5], abs=1e-5)
+    for item, score in similar:
+        assert score == pytest.approx(cosine[model.item_index[item]], abs=1e-5)
 
 
 def test_save_load_round_trip(fitted, tmp_path):

@@ -167,15 +167,23 @@ class Recommender(ABC):
         """Items most similar to `item` (cosine of item representations by default)."""
         j = int(self._items([item])[0])
         vectors = self.item_vectors()
-        norms = np.linalg.norm(vectors, axis=1) + 1e-12
-        sims = (vectors @ vectors[j]) / (norms * norms[j])
+        if sp.issparse(vectors):  # never densify: item x item can be gigabytes
+            vectors = sp.csr_matrix(vectors)
+            dots = np.asarray((vectors @ vectors[j].T).todense(), dtype=np.float64).ravel()
+            norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1),
+                                       dtype=np.float64).ravel()) + 1e-12
+        else:
+            dots = vectors @ vectors[j]
+            norms = np.linalg.norm(vectors, axis=1) + 1e-12
+        sims = dots / (norms * norms[j])
         sims[j] = -np.inf
         top = top_k_rows(sims[None, :], k, self.popularity)[0]
         return [(self.item_ids[i], float(sims[i])) for i in top if i >= 0]
 
-    def item_vectors(self) -> np.ndarray:
-        """Item representations for `similar_items`; default: the item's user column."""
-        return self.seen.T.toarray()
+    def item_vectors(self) -> np.ndarray | sp.spmatrix:
+        """Item representations for `similar_items` (dense or sparse rows); default: the
+        item's column of users."""
+        return self.seen.T.tocsr()
 
     # ------------------------------------------------------------------ persistence
     @abstractmethod

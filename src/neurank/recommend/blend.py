@@ -10,6 +10,7 @@ import itertools
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurank.data.interactions import HeldOut, Interactions
@@ -100,7 +101,7 @@ class Blend(Recommender):
                                                                     strict=True)
                    if w > 0).astype(np.float32)
 
-    def item_vectors(self) -> np.ndarray:
+    def item_vectors(self) -> np.ndarray | sp.spmatrix:
         weights = [c.weight for c in self.config.components]  # type: ignore[attr-defined]
         return self.models[int(np.argmax(weights))].item_vectors()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.data.interactions import HeldOut, Interactions
@@ -57,7 +58,7 @@ class EASE(Recommender):
         xup = (xu_dense - (self.seen.T @ (self.kernel_inverse @ xux.T)).T) / lam
         return (xu_dense - xup / self.p_diag).astype(np.float32)
 
-    def item_vectors(self) -> np.ndarray:
+    def item_vectors(self) -> np.ndarray | sp.spmatrix:
         if self.weights is not None:
             return self.weights.T
         return super().item_vectors()

@@ -43,8 +43,8 @@ class SimilarityRecommender(Recommender):
     def score_users(self, users: np.ndarray) -> np.ndarray:
         return np.asarray((self.seen[users] @ self.similarity).todense(), dtype=np.float32)
 
-    def item_vectors(self) -> np.ndarray:
-        return self.similarity.toarray()
+    def item_vectors(self) -> sp.spmatrix:
+        return self.similarity
 
     def _arrays(self) -> dict[str, Any]:
         s = self.similarity.tocsr()
