@@ -23,8 +23,8 @@ SIGNAL_STYLES = {"bm25": "bold dark_orange", "dense": "bold dark_cyan", "fused":
 def marked(text: str, query: str, style: str = "") -> Text:
     """`text` with the query's words (3+ letters) in bold yellow."""
     out = Text(text, style=style)
-    for word in set(re.findall(r"\w{3,}", query.lower())):
-        out.highlight_words([word], style="bold yellow", case_sensitive=False)
+    out.highlight_words(set(re.findall(r"\w{3,}", query.lower())), style="bold yellow",
+                        case_sensitive=False)
     return out
 
 
