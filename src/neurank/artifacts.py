@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -41,9 +42,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: str | Path, payload: Any) -> None:
@@ -62,9 +73,25 @@ def library_versions(*names: str) -> dict[str, str]:
     return versions
 
 
+CHECKSUM_KEY = "manifest_sha256"
+
+
+def manifest_checksum(payload: dict[str, Any]) -> str:
+    """sha256 of a manifest's canonical JSON, without its own checksum field."""
+    body = {k: v for k, v in payload.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def write_manifest(folder: Path, payload: dict[str, Any]) -> None:
+    """Atomically write `folder/manifest.json` with its own checksum, then fsync the folder."""
+    atomic_write_json(folder / "manifest.json", {**payload,
+                                                 CHECKSUM_KEY: manifest_checksum(payload)})
+
+
 def read_manifest(folder: Path, *, fmt: str, version: int, what: str,
                   error: type[Exception], hint: str = "") -> dict[str, Any]:
-    """`folder/manifest.json`, checked for its format and version; `error` names what is wrong."""
+    """`folder/manifest.json`, checked for its checksum, format and version."""
     from neurank import __version__
 
     path = folder / "manifest.json"
@@ -72,22 +99,39 @@ def read_manifest(folder: Path, *, fmt: str, version: int, what: str,
         raise error(f"{folder} is not a neurank {what} (no manifest.json){hint}")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != fmt:
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
         raise error(f"{path}: not a neurank {what} manifest")
+    if manifest.get(CHECKSUM_KEY) != manifest_checksum(manifest):
+        raise error(f"{path} does not match its own checksum (modified or corrupted; rebuild "
+                    f"the {what})")
     if manifest.get("format_version") != version:
         raise error(f"{path}: {what} format {manifest.get('format_version')} is not supported by "
                     f"neurank {__version__} (expects {version})")
     return manifest
 
 
-def verify_files(folder: Path, files: dict[str, str], error: type[Exception]) -> None:
-    """Every file named in a manifest exists and matches its sha256."""
+def confined_name(folder: Path, name: object, error: type[Exception]) -> Path:
+    """`folder/name` for a plain file name from a manifest; paths that leave the folder refused."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
+            or "\\" in name or "\x00" in name):
+        raise error(f"{folder}: the manifest names an invalid file {name!r}")
+    return folder / name
+
+
+def verify_files(folder: Path, files: object, error: type[Exception]) -> None:
+    """Every file named in a manifest is a regular file in `folder` matching its sha256."""
+    if not isinstance(files, dict):
+        raise error(f"{folder}: the manifest's file list is malformed")
     for name, expected in files.items():
-        path = folder / name
-        if not path.exists():
-            raise error(f"{folder}: file {name} named in the manifest is missing")
+        path = confined_name(folder, name, error)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise error(f"{folder}: file {name} named in the manifest is missing") from None
+        if not stat.S_ISREG(mode):  # a FIFO or a link to /dev/zero would hang the hash
+            raise error(f"{folder}: {name} is not a regular file")
         if sha256_file(path) != expected:
             raise error(f"{folder}: file {name} does not match its sha256 in the manifest "
                         "(modified or corrupted)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# a group containing + or * (or {n,}) that is itself followed by + * or {
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,)(?:[^()\\]|\\.)*\)\s*[+*{]")
 
 
 class _Config(BaseModel):
@@ -23,16 +26,36 @@ class AnalyzerConfig(_Config):
     k1: float = Field(1.2, ge=0.0)
     b: float = Field(0.75, ge=0.0, le=1.0)
 
+    @field_validator("token_pattern")
+    @classmethod
+    def _safe_pattern(cls, pattern: str) -> str:
+        """A valid regex without a repeated group that itself repeats (catastrophic backtracking)."""
+        if len(pattern) > 200:
+            raise ValueError("token_pattern is longer than 200 characters")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"token_pattern is not a valid regular expression: {exc}") from None
+        if _NESTED_QUANTIFIER.search(pattern):
+            raise ValueError(f"token_pattern {pattern!r} repeats a group that repeats inside "
+                             "(e.g. (a+)+), which can take exponential time")
+        return pattern
+
 
 class VectorIndexConfig(_Config):
-    """FAISS index kind: exact inner product (default) or HNSW."""
+    """Where vectors live (FAISS in process, or Milvus) and how they are searched."""
 
+    backend: Literal["faiss", "milvus"] = "faiss"
     kind: Literal["flat", "hnsw"] = "flat"
     hnsw_m: int = Field(32, ge=4)
     ef_construction: int = Field(200, ge=8)
     ef_search: int = Field(128, ge=8)
     # HNSW graphs cannot drop nodes: deleted vectors stay as tombstones until this share is reached
     compact_ratio: float = Field(0.25, gt=0.0, le=1.0)
+    milvus_uri: str | None = Field(
+        None, description="Milvus server URI; None = embedded milvus-lite file in the folder")
+    milvus_token_env: str = Field(
+        "NEURANK_MILVUS_TOKEN", description="environment variable holding the Milvus token")
 
 
 class FusionConfig(_Config):
@@ -68,6 +91,8 @@ class CollectionConfig(_Config):
     vectors: VectorIndexConfig = VectorIndexConfig()
     fusion: FusionConfig = FusionConfig()
     boosts: BoostConfig = BoostConfig()
+    min_score: float | None = Field(
+        None, description="hits whose final score (after boosts) is below this are dropped")
 
 
 class TrainerConfig(_Config):

@@ -3,14 +3,16 @@ import pytest
 
 from neurank.config import BoostConfig, FusionConfig
 from neurank.data import Document
+from neurank.index.retrievers import Retrieved
 from neurank.search.boosts import apply_boosts, boost_factors
-from neurank.search.fusion import Candidates, fuse
+from neurank.search.candidates import Candidates, merge_retrieved
+from neurank.search.fusion import fuse
 
 
 def candidates():
-    return Candidates(rows=np.array([1, 2, 3]), bm25=np.array([10.0, 5.0, 0.0]),
-                      dense=np.array([0.2, 0.8, 0.5]), bm25_rank=np.array([1, 2, 0]),
-                      dense_rank=np.array([3, 1, 2]))
+    return Candidates(query="q", rows=np.array([1, 2, 3]),
+                      scores={"bm25": np.array([10.0, 5.0, 0.0]), "dense": np.array([0.2, 0.8, 0.5])},
+                      ranks={"bm25": np.array([1, 2, 0]), "dense": np.array([3, 1, 2])})
 
 
 def test_weighted_minmax_by_hand():
@@ -23,7 +25,7 @@ def test_weighted_zscore_by_hand():
     fused = fuse(candidates(), FusionConfig(normalization="zscore", dense_weight=0.5))
     c = candidates()
     z = lambda x: (x - x.mean()) / x.std()  # noqa: E731
-    np.testing.assert_allclose(fused, 0.5 * z(c.bm25) + 0.5 * z(c.dense))
+    np.testing.assert_allclose(fused, 0.5 * z(c.scores["bm25"]) + 0.5 * z(c.scores["dense"]))
 
 
 def test_rrf_by_hand():
@@ -31,10 +33,29 @@ def test_rrf_by_hand():
     np.testing.assert_allclose(fused, [0.5 / 61 + 0.5 / 63, 0.5 / 62 + 0.5 / 61, 0.5 / 62])
 
 
+def test_rrf_weights_are_not_swapped():
+    # dense_weight 0.8: the dense list counts four times as much as the BM25 list
+    fused = fuse(candidates(), FusionConfig(method="rrf", rrf_k=10, dense_weight=0.8))
+    np.testing.assert_allclose(fused, [0.2 / 11 + 0.8 / 13, 0.2 / 12 + 0.8 / 11, 0.8 / 12])
+    assert np.argmax(fused) == 1  # dense's first beats BM25's first
+
+
 def test_constant_signal_contributes_nothing():
     c = candidates()
-    c.dense = np.full(3, 0.4)
+    c.scores["dense"] = np.full(3, 0.4)
     np.testing.assert_allclose(fuse(c, FusionConfig()), [0.5, 0.25, 0.0])
+
+
+def test_merge_gives_every_candidate_every_score_and_rank():
+    bm25 = Retrieved(rows=np.array([7, 3]), scores=np.array([2.0, 1.0]),
+                     score_rows=lambda rows: np.full(len(rows), 0.5))
+    dense = Retrieved(rows=np.array([5, 7]), scores=np.array([0.9, 0.8]),
+                      score_rows=lambda rows: rows * 0.01)
+    c = merge_retrieved("q", {"bm25": bm25, "dense": dense})
+    assert c.rows.tolist() == [3, 5, 7]
+    assert c.scores["bm25"].tolist() == [1.0, 0.5, 2.0]
+    assert c.scores["dense"].tolist() == pytest.approx([0.03, 0.9, 0.8])
+    assert c.ranks["bm25"].tolist() == [2, 0, 1] and c.ranks["dense"].tolist() == [0, 1, 2]
 
 
 def test_boost_factors():
@@ -48,8 +69,12 @@ def test_boost_factors():
     np.testing.assert_allclose(boost_factors("x", docs, BoostConfig()), [1.0, 1.0])
 
 
-def test_boosts_never_lower_a_negative_score():
-    boosted = apply_boosts(np.array([-1.0, 0.0]), np.array([2.0, 1.0]))
-    assert boosted[0] == pytest.approx(0.0) and boosted[1] == pytest.approx(1.0)
-    boosted = apply_boosts(np.array([-0.5, -1.0]), np.array([1.0, 3.0]))
-    assert boosted[1] > boosted[0] - 1e-12 or boosted.tolist() == [0.5, 0.0]
+def test_a_boost_moves_the_lowest_scored_candidate():
+    scores = np.array([1.0, 0.6, 0.2])
+    boosted = apply_boosts(scores, np.array([1.0, 1.0, 2.5]))
+    assert np.argmax(boosted) == 2  # the lowest candidate, boosted 2.5x, overtakes the best
+    assert apply_boosts(scores, np.array([1.0, 1.0, 2.0])).tolist() == [2.0, 1.5, 2.0]
+    assert boosted[2] > apply_boosts(scores, np.ones(3))[2]
+    # and it never reorders unboosted candidates, whatever the sign of their scores
+    plain = apply_boosts(np.array([-0.5, -1.0, 3.0]), np.ones(3))
+    assert np.argsort(plain).tolist() == [1, 0, 2]

@@ -18,7 +18,7 @@ def test_each_mode_reports_its_signals(sample_collection):
     assert [h.rank for h in bm25] == [1, 2, 3]
     assert all(a.score >= b.score for a, b in itertools.pairwise(bm25))
     dense = pipeline.search("daily weather station temperature", k=3, mode="dense")
-    assert set(dense[0].scores) == {"dense", "bm25"}
+    assert set(dense[0].scores) == {"dense"}  # dense mode runs no BM25 pass
     hybrid = pipeline.search("daily weather station temperature", k=5, mode="hybrid")
     assert set(hybrid[0].scores) == {"bm25", "dense", "fused"}
     assert hybrid[0].score == hybrid[0].scores["fused"]
@@ -85,3 +85,56 @@ def test_tune_picks_the_best_setting_of_its_grid(sample_collection, sample_dir):
     assert result.score == pytest.approx(max(scores))
     assert result.best == grid[int(np.argmax(scores))]
     assert len(default_grid(FusionConfig())) == 78
+
+
+def test_tuned_score_is_what_evaluate_reports_with_boosts_on(sample_collection, sample_dir):
+    boosts = BoostConfig(quality=1.6, category_match=1.3)
+    pipeline = SearchPipeline(sample_collection, boosts=boosts)
+    data = read_beir(sample_dir, "train")
+    grid = [FusionConfig(dense_weight=w) for w in (0.2, 0.7)] + [
+        FusionConfig(method="rrf", rrf_k=10, dense_weight=0.3)]
+    result = tune_fusion(pipeline, data, grid=grid, show_progress=False)
+    for config, score in result.trials:
+        report, _ = evaluate_collection(SearchPipeline(sample_collection, fusion=config,
+                                                       boosts=boosts),
+                                        data, mode="hybrid", metrics=("ndcg@10",))
+        assert report["metrics"]["ndcg@10"] == pytest.approx(score, abs=1e-12), config
+    unboosted = tune_fusion(SearchPipeline(sample_collection), data, grid=grid,
+                            show_progress=False)
+    assert [s for _, s in unboosted.trials] != [s for _, s in result.trials]
+
+
+def test_boosts_apply_in_single_retriever_modes(sample_collection):
+    plain = SearchPipeline(sample_collection).search("records data", k=10, mode="bm25")
+    boosted = SearchPipeline(sample_collection, boosts=BoostConfig(quality=5.0)).search(
+        "records data", k=10, mode="bm25")
+    assert "boost" in boosted[0].scores and boosted[0].metadata["quality"] > 0.85
+    assert [h.id for h in plain] != [h.id for h in boosted]
+
+
+def test_min_score_drops_hits_below_it(sample_collection):
+    hits = SearchPipeline(sample_collection).search("weather station", k=20, mode="bm25")
+    cut = (hits[0].score + hits[-1].score) / 2
+    kept = SearchPipeline(sample_collection, min_score=cut).search("weather station", k=20,
+                                                                   mode="bm25")
+    assert [h.id for h in kept] == [h.id for h in hits if h.score >= cut]
+    assert len(kept) < len(hits)
+
+
+def test_filters_match_inside_list_fields(tmp_path, tiny_encoder, tiny_model_dir):
+    from neurank.config import CollectionConfig
+    from neurank.data import Document
+    from neurank.index import Collection
+
+    docs = [Document(id="a", title="river flow", text="", metadata={"tags": ["water", "flow"]}),
+            Document(id="b", title="river map", text="", metadata={"tags": ["maps"], "year": 2020}),
+            Document(id="c", title="river", text="", metadata={"tags": "water", "year": "new"})]
+    coll = Collection.build(tmp_path / "c", docs, CollectionConfig(model=str(tiny_model_dir)),
+                            encoder=tiny_encoder, show_progress=False)
+    pipeline = SearchPipeline(coll)
+    ids = lambda f: sorted(h.id for h in pipeline.search("river", k=5, mode="bm25", filters=f))  # noqa: E731
+    assert ids({"tags": "water"}) == ["a", "c"]
+    assert ids({"tags": ["maps", "flow"]}) == ["a", "b"]
+    assert ids({"year": {"gte": 2000}}) == ["b"]  # the string "new" is not in a numeric range
+    with pytest.raises(NeurankError, match=r"'tags'.*NaN"):
+        pipeline.search("river", filters={"tags": float("nan")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,28 +17,17 @@ from neurank.errors import NeurankError
 OutputJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _parse_filters(raw: list[str] | None) -> dict[str, Any] | None:
-    """'field=value' pairs; values are read as JSON when they parse (numbers, lists)."""
-    if not raw:
-        return None
-    filters: dict[str, Any] = {}
-    for item in raw:
-        field, sep, value = item.partition("=")
-        if not sep or not field:
-            raise NeurankError(f"--filter expects FIELD=VALUE, got {item!r}")
-        try:
-            filters[field] = json.loads(value)
-        except json.JSONDecodeError:
-            filters[field] = value
-    return filters
-
-
 @app.command()
 def index(
     source: Annotated[Path, typer.Argument(help="BEIR folder, .jsonl or .csv corpus.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Collection folder to write.")],
     model: Annotated[str | None, typer.Option(help="sentence-transformers id or path.")] = None,
     hnsw: Annotated[bool, typer.Option("--hnsw", help="HNSW vector index instead of exact.")] = False,
+    backend: Annotated[str, typer.Option(
+        help="Vector backend: faiss (in process) or milvus (needs neurank[milvus]).")] = "faiss",
+    milvus_uri: Annotated[str | None, typer.Option(
+        help="Milvus server URI (token from $NEURANK_MILVUS_TOKEN); default: an embedded "
+             "milvus-lite file in the collection folder.")] = None,
     id_field: Annotated[str | None, typer.Option(help="Id column/key (default _id or id).")] = None,
     title_field: Annotated[str, typer.Option(help="Title column/key.")] = "title",
     text_field: Annotated[str, typer.Option(help="Text column/key.")] = "text",
@@ -51,7 +40,12 @@ def index(
     from neurank.config import AnalyzerConfig, CollectionConfig, VectorIndexConfig
     from neurank.data.corpus import read_corpus
     from neurank.index.collection import Collection
+    from neurank.index.vectors import BACKENDS
 
+    if backend not in BACKENDS:
+        raise NeurankError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    if milvus_uri and backend != "milvus":
+        raise NeurankError("--milvus-uri goes with --backend milvus")
     if on_empty not in ("error", "keep", "skip"):
         raise NeurankError(f"--on-empty must be error, keep or skip, got {on_empty!r}")
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
@@ -59,7 +53,8 @@ def index(
     config = CollectionConfig(
         analyzer=AnalyzerConfig(stemmer=None if stemmer == "none" else stemmer,
                                 stopwords=None if stopwords == "none" else stopwords),
-        vectors=VectorIndexConfig(kind="hnsw" if hnsw else "flat"),
+        vectors=VectorIndexConfig(backend=backend, kind="hnsw" if hnsw else "flat",
+                                  milvus_uri=milvus_uri),
     )
     if model:
         config.model = model
@@ -96,6 +91,8 @@ def search(
 
     Without a query, opens an interactive search: type, Enter, F2 switches the mode.
     """
+    from neurank.index.filters import parse_filter_arguments
+
     if query is None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise NeurankError("give a query, or run `neurank search DIR` in a terminal for "
@@ -105,7 +102,7 @@ def search(
         SearchApp(_pipeline(collection), k=k, mode=mode).run()
         return
     hits = _pipeline(collection).search(query, k=k, mode=mode,  # type: ignore[arg-type]
-                                        filters=_parse_filters(filter_))
+                                        filters=parse_filter_arguments(filter_))
     if as_json:
         print(json.dumps({"query": query, "mode": mode, "k": k,
                           "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
@@ -114,11 +111,11 @@ def search(
     table.add_column("#", justify="right")
     table.add_column("id")
     table.add_column("title / text")
-    for signal in ("bm25", "dense", "fused"):
-        if hits and signal in hits[0].scores:
-            table.add_column(signal, justify="right")
+    signals = list(hits[0].scores) if hits else []
+    for signal in signals:
+        table.add_column(signal, justify="right")
     for hit in hits:
-        cells = [f"{hit.scores[s]:.3f}" for s in ("bm25", "dense", "fused") if s in hit.scores]
+        cells = [f"{hit.scores[s]:.3f}" for s in signals]
         table.add_row(str(hit.rank), hit.id, _short(hit.title or hit.text, 70), *cells)
     console.print(table)
     if not hits:
@@ -140,12 +137,9 @@ def evaluate(
     from neurank.data.trec import write_run
     from neurank.eval.report import markdown_table
     from neurank.search.evaluation import evaluate_collection
-    from neurank.search.pipeline import MODES
+    from neurank.search.modes import parse_modes
 
-    modes = [m.strip() for m in mode.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise NeurankError(f"unknown mode(s) {unknown or mode!r}: use {MODES}")
+    modes = parse_modes(mode)
     pipeline = _pipeline(collection)
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
     for note in data.problems():

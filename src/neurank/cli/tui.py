@@ -14,7 +14,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from neurank.errors import NeurankError
-from neurank.search.pipeline import MODES, Hit, SearchPipeline
+from neurank.search.modes import MODES, retrievers_of
+from neurank.search.pipeline import Hit, SearchPipeline
 from neurank.search.snippets import snippet
 
 SIGNAL_STYLES = {"bm25": "bold dark_orange", "dense": "bold dark_cyan", "fused": "bold magenta"}
@@ -48,8 +49,7 @@ class SearchApp(App[None]):
 
     def __init__(self, pipeline: SearchPipeline, *, k: int = 10, mode: str = "hybrid") -> None:
         super().__init__()
-        if mode not in MODES:
-            raise NeurankError(f"unknown mode {mode!r}: use one of {MODES}")
+        retrievers_of(mode)
         self.pipeline = pipeline
         self.k = k
         self.mode = mode
@@ -79,7 +79,7 @@ class SearchApp(App[None]):
     def warm_up(self) -> None:
         """Loads the encoder while the user types, so the first search is not the slow one."""
         try:
-            self.pipeline.collection.encoder.encode_queries(["warm up"])
+            self.pipeline.collection.encode_queries(["warm up"])
         finally:
             self._model_ready.set()
         if not self.query:
@@ -126,16 +126,16 @@ class SearchApp(App[None]):
         self.hits = hits
         table = self.query_one("#hits", DataTable)
         table.clear(columns=True)
-        signals = [s for s in ("bm25", "dense", "fused") if hits and s in hits[0].scores]
+        signals = list(hits[0].scores) if hits else []
         table.add_column("#", key="rank")
         table.add_column("id", key="id")
         table.add_column("title", key="title")
         for signal in signals:
-            table.add_column(Text(signal, style=SIGNAL_STYLES[signal]), key=signal)
+            table.add_column(Text(signal, style=SIGNAL_STYLES.get(signal, "bold")), key=signal)
         for hit in hits:
             title = (hit.title or hit.text)[:70]
             table.add_row(str(hit.rank), hit.id, marked(title, query),
-                          *[Text(f"{hit.scores[s]:.3f}", style=SIGNAL_STYLES[s], justify="right")
+                          *[Text(f"{hit.scores[s]:.3f}", style=SIGNAL_STYLES.get(s, "bold"), justify="right")
                             for s in signals], key=hit.id)
         self._show_status(f"{len(hits)} hits · {mode} · {query!r}" if hits else
                           f"no hits for {query!r} ({mode})")

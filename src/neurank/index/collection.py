@@ -3,44 +3,71 @@
 Every save writes a new generation of files (`docs.g7.sqlite`, `bm25.g7.npz`, ...), fsyncs
 them, and only then swaps `manifest.json` atomically. A run killed at any point leaves the
 previous manifest pointing at the previous, untouched files, so the collection stays loadable.
+
+One writer at a time: the first change (or `build`) takes an exclusive lock on the folder and
+holds it through the commit; a second writer fails at once, naming the holder's PID, and a
+writer whose collection was committed past by another process is refused instead of
+overwriting it. The manifest carries its own checksum, and only files it lists, by plain name
+inside the folder, are ever opened.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurank.artifacts import (
-    atomic_write_json,
     fsync_file,
     library_versions,
     sha256_file,
     verify_files,
+    write_manifest,
 )
 from neurank.artifacts import read_manifest as _read_manifest
 from neurank.config import CollectionConfig
 from neurank.data.corpus import Document
 from neurank.errors import CollectionError, DataError, NotFoundError
 from neurank.index.bm25 import BM25Index
-from neurank.index.faiss_index import FaissIndex
-from neurank.index.store import DocumentStore, Filters
+from neurank.index.filters import Filters
+from neurank.index.retrievers import BM25Retriever, DenseRetriever, Retriever
+from neurank.index.store import DocumentStore
+from neurank.index.vectors import VectorIndex, create_vector_index, load_vector_index
 
 if TYPE_CHECKING:
     from neurank.encoders.sentence import SentenceEncoder
 
 MANIFEST = "manifest.json"
 FORMAT = "neurank-collection"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _GENERATION_FILE = re.compile(r"^(docs|bm25|vectors)\.g(\d+)\.")
-_LIBRARIES = ("neurank", "faiss-cpu", "bm25s", "PyStemmer", "sentence-transformers", "torch",
-              "numpy", "scipy")
+_LIBRARIES = ("neurank", "faiss-cpu", "pymilvus", "bm25s", "PyStemmer", "sentence-transformers",
+              "torch", "numpy", "scipy")
+_OWN_FILES = re.compile(r"^(manifest\.json|\.lock|\..*\.tmp|(docs|bm25|vectors)\.g\d+\..*)$")
+
+
+class _ModelInfo(BaseModel):
+    name: str
+    dim: int = Field(ge=1)
+
+
+class _Manifest(BaseModel):
+    """The fields of a collection manifest that loading relies on."""
+
+    model_config = ConfigDict(extra="allow")
+    generation: int = Field(ge=1)
+    doc_count: int = Field(ge=0)
+    model: _ModelInfo
+    config: CollectionConfig
+    files: dict[str, str]
+    vectors: dict[str, object] = Field(default_factory=dict)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -50,15 +77,53 @@ def read_manifest(folder: Path) -> dict[str, Any]:
                           hint="; build one with `neurank index SOURCE --out DIR`")
 
 
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """One writer per folder at a time (advisory lock, released if the process dies)."""
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _parse_manifest(folder: Path) -> _Manifest:
+    try:
+        return _Manifest.model_validate(read_manifest(folder))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise CollectionError(f"{folder}/{MANIFEST}: field {where!r}: {problem['msg']}") from None
+
+
+class WriterLock:
+    """An exclusive, non-blocking advisory lock on a folder (released if the process dies)."""
+
+    def __init__(self, folder: Path) -> None:
+        path = folder / ".lock"
+        handle = open(path, "a+")  # noqa: SIM115 - held open for as long as the lock is
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise CollectionError(f"{folder} is being written by PID {holder}; wait for it "
+                                  "to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle: object | None = handle
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            handle.close()  # type: ignore[attr-defined]
+
+
+def _previous_generation(folder: Path) -> int:
+    """The committed generation of `folder` (0 for a new or never-committed folder)."""
+    if not folder.exists():
+        return 0
+    if (folder / MANIFEST).exists():
+        return _parse_manifest(folder).generation
+    foreign = [p.name for p in folder.iterdir() if not _OWN_FILES.match(p.name)]
+    if foreign:
+        raise CollectionError(f"{folder} is not empty and not a neurank collection "
+                              f"(holds {sorted(foreign)[:3]}); choose another --out")
+    return 0  # only the leftovers of an interrupted first build: start over
 
 
 class Collection:
@@ -70,7 +135,7 @@ class Collection:
         config: CollectionConfig,
         store: DocumentStore,
         bm25: BM25Index,
-        vectors: FaissIndex,
+        vectors: VectorIndex,
         *,
         generation: int,
         committed: bool,
@@ -84,6 +149,7 @@ class Collection:
         self.generation = generation
         self._committed = committed
         self._encoder = encoder
+        self._lock: WriterLock | None = None
         rows, ids = store.ids_by_row()
         self._row_of: dict[str, int] = dict(zip(ids, rows.tolist(), strict=True))
         self._id_of: dict[int, str] = dict(zip(rows.tolist(), ids, strict=True))
@@ -111,58 +177,72 @@ class Collection:
             if doc.id in seen:
                 raise DataError(f"duplicate document id {doc.id!r}", field="id")
             seen.add(doc.id)
-        previous = 0
-        if folder.exists() and any(folder.iterdir()):
-            previous = read_manifest(folder)["generation"]
         folder.mkdir(parents=True, exist_ok=True)
         if encoder is None:
             from neurank.encoders.sentence import SentenceEncoder
 
             encoder = SentenceEncoder(config.model)
-        generation = previous + 1
-        store_path = folder / f"docs.g{generation}.sqlite"
-        store_path.unlink(missing_ok=True)  # left by an earlier interrupted run
-        store = DocumentStore(store_path)
-        rows = store.insert(documents)
-        contents = [doc.content for doc in documents]
-        bm25 = BM25Index(config.analyzer)
-        bm25.add(rows, contents)
-        vectors = FaissIndex(encoder.dim, config.vectors)
-        vectors.add(rows, encoder.encode(contents, batch_size=batch_size,
-                                         show_progress=show_progress))
-        collection = cls(folder, config, store, bm25, vectors, generation=generation,
-                         committed=False, encoder=encoder)
-        collection.save()
+        lock = WriterLock(folder)
+        try:
+            generation = _previous_generation(folder) + 1
+            store_path = folder / f"docs.g{generation}.sqlite"
+            store_path.unlink(missing_ok=True)  # left by an earlier interrupted run
+            store = DocumentStore(store_path)
+            rows = store.insert(documents)
+            contents = [doc.content for doc in documents]
+            bm25 = BM25Index(config.analyzer)
+            bm25.add(rows, contents)
+            vectors = create_vector_index(encoder.dim, config.vectors, folder)
+            vectors.add(rows, encoder.encode(contents, batch_size=batch_size,
+                                             show_progress=show_progress))
+            collection = cls(folder, config, store, bm25, vectors, generation=generation,
+                             committed=False, encoder=encoder)
+            collection._lock = lock
+            collection.save()
+        finally:
+            lock.release()
         return collection
 
     @classmethod
     def load(cls, folder: str | Path, *, encoder: SentenceEncoder | None = None) -> Collection:
-        """Open a collection, verifying every file against the manifest's sha256."""
+        """Open a collection, verifying the manifest and every file it lists against sha256."""
         folder = Path(folder)
-        manifest = read_manifest(folder)
-        verify_files(folder, manifest["files"], CollectionError)
-        try:
-            config = CollectionConfig.model_validate(manifest["config"])
-        except ValueError as exc:
-            raise CollectionError(f"{folder}: invalid config in manifest: {exc}") from exc
-        files = manifest["files"]
-        generation = manifest["generation"]
-        dim = manifest["model"]["dim"]
+        manifest = _parse_manifest(folder)
+        verify_files(folder, manifest.files, CollectionError)
+        config, generation, dim = manifest.config, manifest.generation, manifest.model.dim
         if encoder is not None and encoder.dim != dim:
             raise CollectionError(f"{folder} holds {dim}-d vectors from {config.model!r}; the "
                                   f"given encoder {encoder.name!r} makes {encoder.dim}-d vectors")
-        store = DocumentStore(folder / f"docs.g{generation}.sqlite", read_only=True)
-        bm25 = BM25Index.load(folder / f"bm25.g{generation}.npz", config.analyzer)
-        vector_files = sorted(n for n in files if n.startswith(f"vectors.g{generation}."))
-        vector_files.sort(key=len)  # .npz before .hnsw.faiss
-        vectors = FaissIndex.load(folder, vector_files, dim, config.vectors)
+
+        def listed(name: str) -> Path:
+            if name not in manifest.files:
+                raise CollectionError(f"{folder}: the manifest does not list {name}")
+            return folder / name
+
+        store = DocumentStore(listed(f"docs.g{generation}.sqlite"), read_only=True)
+        bm25 = BM25Index.load(listed(f"bm25.g{generation}.npz"), config.analyzer)
+        vector_files = [n for n in manifest.files if n.startswith(f"vectors.g{generation}.")]
+        vectors = load_vector_index(folder, vector_files, dim, config.vectors,
+                                    manifest.vectors)
         collection = cls(folder, config, store, bm25, vectors, generation=generation,
                          committed=True, encoder=encoder)
-        counts = {"manifest": manifest["doc_count"], "store": len(collection._row_of),
+        counts = {"manifest": manifest.doc_count, "store": len(collection._row_of),
                   "bm25": bm25.num_docs, "vectors": len(vectors)}
         if len(set(counts.values())) != 1:
             raise CollectionError(f"{folder}: parts disagree on the document count {counts}")
         return collection
+
+    def close(self) -> None:
+        """Drop uncommitted changes' lock and close the files (the object is unusable after)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self.store.close()
+        self.vectors.close()
+
+    def committed_generation(self) -> int:
+        """The generation the folder's manifest holds now (another process may have moved it)."""
+        return _parse_manifest(self.folder).generation
 
     @property
     def encoder(self) -> SentenceEncoder:
@@ -209,6 +289,18 @@ class Collection:
     def documents(self, rows: Iterable[int]) -> dict[int, Document]:
         return self.store.fetch(rows)
 
+    def retriever(self, name: str) -> Retriever:
+        """The collection's retriever called `name` ("bm25" or "dense")."""
+        if name == "bm25":
+            return BM25Retriever(self.bm25)
+        if name == "dense":
+            return DenseRetriever(self.vectors)
+        raise CollectionError(f"no retriever {name!r} in {self.folder} (has bm25, dense)")
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Query vectors from the collection's model."""
+        return self.encoder.encode_queries(queries)
+
     def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
         """Boolean mask over row ids for metadata filters (None when there are none)."""
         if not filters:
@@ -219,11 +311,23 @@ class Collection:
 
     # ---------------------------------------------------------------- updating
     def _writable_store(self) -> None:
-        """Mutations go to the next generation's copy; the committed files stay untouched."""
+        """Take the writer lock; mutations go to the next generation's copy of the store."""
         if self._committed:
-            next_path = self.folder / f"docs.g{self.generation + 1}.sqlite"
-            next_path.unlink(missing_ok=True)
-            self.store = self.store.copy_to(next_path)
+            lock = WriterLock(self.folder)
+            try:
+                current = self.committed_generation()
+                if current != self.generation:
+                    raise CollectionError(
+                        f"{self.folder} was committed to generation {current} by another "
+                        f"writer after this process loaded generation {self.generation}; "
+                        "reload it before changing it")
+                next_path = self.folder / f"docs.g{self.generation + 1}.sqlite"
+                next_path.unlink(missing_ok=True)
+                self.store = self.store.copy_to(next_path)
+            except BaseException:
+                lock.release()
+                raise
+            self._lock = lock
             self.generation += 1
             self._committed = False
 
@@ -274,10 +378,12 @@ class Collection:
 
     # ---------------------------------------------------------------- saving
     def save(self) -> None:
-        """Persist pending changes as a new generation, then swap the manifest atomically."""
+        """Persist pending changes as a new generation, swap the manifest, release the lock."""
         if self._committed:
             return
-        with _folder_lock(self.folder):
+        if self._lock is None:
+            raise CollectionError(f"{self.folder}: uncommitted changes without the writer lock")
+        try:
             gen = self.generation
             self.store.commit()
             names = [self.store.path.name, f"bm25.g{gen}.npz"]
@@ -288,6 +394,10 @@ class Collection:
             self._write_manifest({name: sha256_file(self.folder / name) for name in names})
             self._committed = True
             self._remove_stale_files(set(names))
+        finally:
+            if self._committed:
+                self._lock.release()
+                self._lock = None
 
     def update_config(self, config: CollectionConfig) -> None:
         """Store new search settings (fusion, boosts) without touching the indexes."""
@@ -297,12 +407,19 @@ class Collection:
             raise CollectionError("model, analyzer and vector settings are fixed at build time; "
                                   "rebuild the collection to change them")
         self.save()
-        with _folder_lock(self.folder):
+        lock = WriterLock(self.folder)
+        try:
+            manifest = _parse_manifest(self.folder)
+            if manifest.generation != self.generation:
+                raise CollectionError(f"{self.folder} was committed to generation "
+                                      f"{manifest.generation} by another writer; reload it")
             self.config = config
-            self._write_manifest(read_manifest(self.folder)["files"])
+            self._write_manifest(manifest.files)
+        finally:
+            lock.release()
 
     def _write_manifest(self, files: dict[str, str]) -> None:
-        atomic_write_json(self.folder / MANIFEST, {
+        write_manifest(self.folder, {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "generation": self.generation,
@@ -310,6 +427,7 @@ class Collection:
             "model": {"name": self.config.model, "dim": self.vectors.dim, "normalized": True},
             "config": self.config.model_dump(mode="json"),
             "files": files,
+            "vectors": self.vectors.state(),
             "versions": library_versions(*_LIBRARIES),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })

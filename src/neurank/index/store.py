@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from neurank.data.corpus import Document
-from neurank.errors import NeurankError
+from neurank.index.filters import Filters, filters_to_sql
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -22,10 +21,6 @@ CREATE TABLE IF NOT EXISTS docs (
     metadata TEXT NOT NULL
 );
 """
-_RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-Filters = Mapping[str, Any]
-"""field -> value | [values] | {"gte"/"gt"/"lte"/"lt": number}"""
 
 
 class DocumentStore:
@@ -87,28 +82,7 @@ class DocumentStore:
         return found
 
     def filter_rows(self, filters: Filters) -> np.ndarray:
-        """Row ids whose metadata satisfies every filter."""
-        clauses, params = [], []
-        for field, condition in filters.items():
-            if not field or '"' in field:
-                raise NeurankError(f"invalid filter field name {field!r}")
-            path = f'$."{field}"'
-            if isinstance(condition, Mapping):
-                for op, value in condition.items():
-                    if op not in _RANGE_OPS:
-                        raise NeurankError(f"filter on {field!r}: unknown operator {op!r} "
-                                           f"(use {sorted(_RANGE_OPS)})")
-                    clauses.append(f"json_extract(metadata, ?) {_RANGE_OPS[op]} ?")
-                    params += [path, value]
-            elif isinstance(condition, (list, tuple, set)):
-                values = list(condition)
-                if not values:
-                    raise NeurankError(f"filter on {field!r}: empty list of values")
-                clauses.append(f"json_extract(metadata, ?) IN ({','.join('?' * len(values))})")
-                params += [path, *values]
-            else:
-                clauses.append("json_extract(metadata, ?) = ?")
-                params += [path, condition]
-        where = " AND ".join(clauses) or "1"
+        """Row ids whose metadata satisfies every filter (see `neurank.index.filters`)."""
+        where, params = filters_to_sql(filters)
         rows = self._db.execute(f"SELECT row FROM docs WHERE {where}", params).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)

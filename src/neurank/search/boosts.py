@@ -1,4 +1,4 @@
-"""Multiplicative boosts on a fused score: exact title match, category match, quality prior."""
+"""Multiplicative boosts on the scorer's score: exact title match, category match, quality prior."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from neurank.config import BoostConfig
 from neurank.data.corpus import Document
+from neurank.search.fusion import minmax
 
 
 def _category_in_query(category: object, query: str) -> bool:
@@ -45,8 +46,12 @@ def boost_factors(query: str, documents: list[Document], config: BoostConfig) ->
     return factors
 
 
-def apply_boosts(fused: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Multiply factors into scores, shifted to be non-negative so a boost never lowers a rank."""
-    if len(fused) == 0:
-        return fused
-    return (fused - min(fused.min(), 0.0)) * factors
+def apply_boosts(scores: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Multiply factors into scores mapped onto [1, 2], so a boost moves any candidate.
+
+    Mapping onto [0, 1] instead would leave the lowest-scored candidate at 0, where no factor
+    can lift it; on [1, 2] a factor of 2 lifts the lowest candidate level with the best one.
+    """
+    if len(scores) == 0:
+        return scores.astype(np.float64)
+    return (1.0 + minmax(scores)) * factors

@@ -7,7 +7,8 @@ from typing import Any
 from neurank.data.beir import BeirDataset
 from neurank.data.trec import Run
 from neurank.eval.metrics import evaluate_run, parse_metric
-from neurank.search.pipeline import Mode, SearchPipeline
+from neurank.search.modes import Mode
+from neurank.search.pipeline import SearchPipeline
 
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100", "precision@10",
                    "hit_rate@10", "f1@10")

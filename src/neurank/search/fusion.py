@@ -1,24 +1,11 @@
-"""Fusing BM25 and dense scores of a shared candidate set into one score."""
+"""Fusing the retrievers' scores of a shared candidate set into one score."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from neurank.config import FusionConfig
-
-
-@dataclass
-class Candidates:
-    """The union of both retrievers' top-N for one query, with exact scores from both."""
-
-    rows: np.ndarray
-    bm25: np.ndarray
-    dense: np.ndarray
-    bm25_rank: np.ndarray
-    """1-based rank in BM25's own top-N list; 0 where BM25 did not list the document"""
-    dense_rank: np.ndarray
+from neurank.search.candidates import Candidates
 
 
 def _minmax(scores: np.ndarray) -> np.ndarray:
@@ -35,15 +22,36 @@ def _rrf(ranks: np.ndarray, k: int) -> np.ndarray:
     return np.where(ranks > 0, 1.0 / (k + ranks), 0.0)
 
 
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Scores mapped onto [0, 1] (all zeros when they are constant)."""
+    return _minmax(scores.astype(np.float64))
+
+
 def fuse(candidates: Candidates, config: FusionConfig) -> np.ndarray:
-    """Hybrid score per candidate: weighted sum of normalised scores, or reciprocal rank fusion."""
+    """Hybrid score per candidate: weighted sum of normalised scores, or reciprocal rank fusion.
+
+    The weights are `1 - dense_weight` for "bm25" and `dense_weight` for "dense".
+    """
     if len(candidates.rows) == 0:
         return np.zeros(0, dtype=np.float64)
-    w = config.dense_weight
+    weights = {"bm25": 1.0 - config.dense_weight, "dense": config.dense_weight}
+    missing = [name for name in weights if name not in candidates.scores]
+    if missing:
+        raise ValueError(f"fusion needs the {missing} scores of every candidate")
     if config.method == "rrf":
-        return (1.0 - w) * _rrf(candidates.bm25_rank, config.rrf_k) + w * _rrf(
-            candidates.dense_rank, config.rrf_k)
+        return sum(w * _rrf(candidates.ranks[name], config.rrf_k) for name, w in weights.items())
     normalize = _minmax if config.normalization == "minmax" else _zscore
-    bm25 = normalize(candidates.bm25.astype(np.float64))
-    dense = normalize(candidates.dense.astype(np.float64))
-    return (1.0 - w) * bm25 + w * dense
+    return sum(w * normalize(candidates.scores[name].astype(np.float64))
+               for name, w in weights.items())
+
+
+class FusionScorer:
+    """The scorer stage for hybrid search: `fuse` under one FusionConfig."""
+
+    name = "fused"
+
+    def __init__(self, config: FusionConfig) -> None:
+        self.config = config
+
+    def __call__(self, candidates: Candidates) -> np.ndarray:
+        return fuse(candidates, self.config)

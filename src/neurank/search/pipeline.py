@@ -1,22 +1,28 @@
-"""SearchPipeline: BM25 and dense retrieval, fusion, boosts and filters over a Collection."""
+"""SearchPipeline: the one staged path every search takes (library, CLI, tune, evaluate, server, TUI).
+
+    retrievers (the mode's list) -> Candidates -> scorer (signal | fusion | learned ranker)
+        -> boosts -> score threshold -> top-k
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from neurank.config import BoostConfig, FusionConfig
+from neurank.data.corpus import Document
 from neurank.errors import NeurankError
 from neurank.index.collection import Collection
-from neurank.index.store import Filters
+from neurank.index.filters import Filters, validate_filters
 from neurank.search.boosts import apply_boosts, boost_factors
-from neurank.search.fusion import Candidates, fuse
+from neurank.search.candidates import Candidates, merge_retrieved
+from neurank.search.fusion import FusionScorer
+from neurank.search.modes import Mode, retrievers_of
+from neurank.search.scorers import Scorer, SignalScorer
 
-Mode = Literal["bm25", "dense", "hybrid"]
-MODES: tuple[str, ...] = get_args(Mode)
 MAX_K = 10_000
 
 
@@ -27,11 +33,12 @@ class Ranking:
     rows: np.ndarray
     score: np.ndarray
     signals: dict[str, np.ndarray] = field(default_factory=dict)
+    documents: dict[int, Document] = field(default_factory=dict)
 
 
 @dataclass
 class Hit:
-    """One result; `scores` holds every signal that ranked it (bm25, dense, fused)."""
+    """One result; `scores` holds every signal that ranked it (bm25, dense, fused, boost)."""
 
     id: str
     rank: int
@@ -46,18 +53,8 @@ class Hit:
                 "title": self.title, "text": self.text, "metadata": self.metadata}
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the n highest finite scores, best first, ties by lower index."""
-    candidates = np.flatnonzero(np.isfinite(scores))
-    if len(candidates) > n:
-        part = np.argpartition(-scores[candidates], n - 1)[:n]
-        candidates = candidates[part]
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order]
-
-
 class SearchPipeline:
-    """Runs queries against a collection in bm25, dense or hybrid mode."""
+    """Runs queries against a collection; fusion, boosts and threshold default to its config."""
 
     def __init__(
         self,
@@ -65,68 +62,69 @@ class SearchPipeline:
         *,
         fusion: FusionConfig | None = None,
         boosts: BoostConfig | None = None,
+        min_score: float | None = None,
     ) -> None:
         self.collection = collection
         self.fusion = fusion or collection.config.fusion
         self.boosts = boosts or collection.config.boosts
+        self.min_score = min_score if min_score is not None else collection.config.min_score
 
-    # ------------------------------------------------------------------ signals
-    def _bm25_scores(self, query: str, allowed: np.ndarray | None) -> np.ndarray:
-        """BM25 score per row, -inf for deleted or filtered-out rows."""
-        scores = self.collection.bm25.scores(query).astype(np.float64)
-        keep = self.collection.bm25.live.copy()
-        if allowed is not None:
-            keep &= allowed[: len(keep)]
-        scores[~keep] = -np.inf
-        return scores
+    # ------------------------------------------------------------------ stages
+    def scorer(self, mode: Mode, fusion: FusionConfig | None = None) -> Scorer:
+        """The scorer stage of a mode: a retriever's own score, or fusion of several."""
+        names = retrievers_of(mode)
+        return SignalScorer(names[0]) if len(names) == 1 else FusionScorer(fusion or self.fusion)
 
-    def _bm25_top(self, scores: np.ndarray, n: int) -> np.ndarray:
-        """Rows matching at least one query term, best first."""
-        matched = np.where(scores > 0, scores, -np.inf)
-        return _top(matched, n)
-
-    def _encode(self, queries: list[str]) -> np.ndarray:
-        return self.collection.encoder.encode_queries(queries)
+    def depth(self, mode: Mode, k: int) -> int:
+        """How many rows each retriever lists: k, or the fusion depth when later stages reorder."""
+        reorders = len(retrievers_of(mode)) > 1 or self.boosts.active
+        return max(self.fusion.candidates, k) if reorders else k
 
     def candidates(
-        self, queries: list[str], *, depth: int | None = None, filters: Filters | None = None,
-        show_progress: bool = False,
+        self, queries: list[str], *, mode: Mode = "hybrid", depth: int | None = None,
+        filters: Filters | None = None, show_progress: bool = False,
     ) -> list[Candidates]:
-        """Union of BM25's and the dense index's top-`depth` per query, scored by both."""
+        """Stage 1: each retriever of `mode` lists its top-`depth`; candidates get every score."""
         depth = depth or self.fusion.candidates
-        allowed = self.collection.allowed_rows(filters)
-        query_vectors = self._encode(queries)
-        _, dense_rows = self.collection.vectors.search(query_vectors, depth, allowed)
-        out = []
-        for i, query in enumerate(tqdm(queries, desc="fusing", disable=not show_progress)):
-            bm25_scores = self._bm25_scores(query, allowed)
-            bm25_list = self._bm25_top(bm25_scores, depth)
-            dense_list = dense_rows[i][dense_rows[i] >= 0]
-            rows = np.union1d(bm25_list, dense_list)
-            bm25_rank = np.zeros(len(rows), dtype=np.int64)
-            dense_rank = np.zeros(len(rows), dtype=np.int64)
-            bm25_rank[np.searchsorted(rows, bm25_list)] = np.arange(1, len(bm25_list) + 1)
-            dense_rank[np.searchsorted(rows, dense_list)] = np.arange(1, len(dense_list) + 1)
-            dense_scores = (self.collection.vectors.vectors_for(rows) @ query_vectors[i]
-                            if len(rows) else np.zeros(0, dtype=np.float32))
-            out.append(Candidates(rows=rows, bm25=np.maximum(bm25_scores[rows], 0.0),
-                                  dense=dense_scores.astype(np.float64),
-                                  bm25_rank=bm25_rank, dense_rank=dense_rank))
-        return out
+        retrievers = [self.collection.retriever(name) for name in retrievers_of(mode)]
+        allowed = self.collection.allowed_rows(validate_filters(filters))
+        vectors = (self.collection.encode_queries(queries)
+                   if any(r.needs_query_vector for r in retrievers) else None)
+        lists = {r.name: r.retrieve(queries, vectors, depth, allowed) for r in retrievers}
+        return [merge_retrieved(query, {name: found[i] for name, found in lists.items()},
+                                None if vectors is None else vectors[i])
+                for i, query in enumerate(tqdm(queries, desc="candidates",
+                                               disable=not show_progress))]
 
-    # ------------------------------------------------------------------ ranking
-    def _fused_ranking(self, query: str, cands: Candidates, k: int,
-                       fusion: FusionConfig) -> Ranking:
-        fused = fuse(cands, fusion)
-        if self.boosts.active and len(cands.rows):
-            docs = self.collection.documents(cands.rows)
-            factors = boost_factors(query, [docs[int(r)] for r in cands.rows], self.boosts)
-            fused = apply_boosts(fused, factors)
-        order = np.lexsort((cands.rows, -fused))[:k]
-        return Ranking(rows=cands.rows[order], score=fused[order],
-                       signals={"bm25": cands.bm25[order], "dense": cands.dense[order],
-                                "fused": fused[order]})
+    def _boost_factors(self, cands: Candidates) -> np.ndarray:
+        """Boost factor per candidate, computed once per Candidates (tune reuses it per trial)."""
+        if "boost" not in cands.features:
+            missing = [int(r) for r in cands.rows if int(r) not in cands.documents]
+            cands.documents.update(self.collection.documents(missing))
+            docs = [cands.documents[int(r)] for r in cands.rows]
+            cands.features["boost"] = boost_factors(cands.query, docs, self.boosts)
+        return cands.features["boost"]
 
+    def finish(self, cands: Candidates, k: int, scorer: Scorer) -> Ranking:
+        """Stages 2-5: score, boost, threshold, top-k (ties by lower row id)."""
+        score = np.asarray(scorer(cands), dtype=np.float64)
+        signals = dict(cands.scores)
+        if scorer.name not in signals:
+            signals[scorer.name] = score
+        if self.boosts.active and len(cands):
+            signals["boost"] = self._boost_factors(cands)
+            score = apply_boosts(score, signals["boost"])
+        keep = np.flatnonzero(score >= self.min_score) if self.min_score is not None else None
+        rows = cands.rows if keep is None else cands.rows[keep]
+        if keep is not None:
+            score = score[keep]
+            signals = {name: values[keep] for name, values in signals.items()}
+        order = np.lexsort((rows, -score))[:k]
+        return Ranking(rows=rows[order], score=score[order],
+                       signals={name: values[order] for name, values in signals.items()},
+                       documents=cands.documents)
+
+    # ------------------------------------------------------------------ entry points
     def rank(
         self,
         queries: list[str],
@@ -136,9 +134,8 @@ class SearchPipeline:
         filters: Filters | None = None,
         show_progress: bool = False,
     ) -> list[Ranking]:
-        """Top-k rows per query with per-signal scores, without fetching documents."""
-        if mode not in MODES:
-            raise NeurankError(f"unknown mode {mode!r}: use one of {MODES}")
+        """Top-k rows per query with per-signal scores."""
+        scorer = self.scorer(mode)
         if not 1 <= k <= MAX_K:
             raise NeurankError(f"k must be between 1 and {MAX_K}, got {k}")
         for i, query in enumerate(queries):
@@ -146,30 +143,9 @@ class SearchPipeline:
                 raise NeurankError(f"query {i} is empty")
         if not queries:
             return []
-        if mode == "hybrid":
-            depth = max(self.fusion.candidates, k)
-            cands = self.candidates(queries, depth=depth, filters=filters,
-                                    show_progress=show_progress)
-            return [self._fused_ranking(q, c, k, self.fusion)
-                    for q, c in zip(queries, cands, strict=True)]
-        allowed = self.collection.allowed_rows(filters)
-        if mode == "bm25":
-            out = []
-            for query in tqdm(queries, desc="bm25", disable=not show_progress):
-                scores = self._bm25_scores(query, allowed)
-                rows = self._bm25_top(scores, k)
-                out.append(Ranking(rows=rows, score=scores[rows],
-                                   signals={"bm25": scores[rows]}))
-            return out
-        query_vectors = self._encode(queries)
-        dense_scores, dense_rows = self.collection.vectors.search(query_vectors, k, allowed)
-        out = []
-        for i, query in enumerate(queries):
-            found = dense_rows[i] >= 0
-            rows, scores = dense_rows[i][found], dense_scores[i][found].astype(np.float64)
-            bm25 = np.maximum(self.collection.bm25.scores(query)[rows], 0.0).astype(np.float64)
-            out.append(Ranking(rows=rows, score=scores, signals={"dense": scores, "bm25": bm25}))
-        return out
+        cands = self.candidates(queries, mode=mode, depth=self.depth(mode, k), filters=filters,
+                                show_progress=show_progress)
+        return [self.finish(c, k, scorer) for c in cands]
 
     def search_batch(
         self,
@@ -179,9 +155,13 @@ class SearchPipeline:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
     ) -> list[list[Hit]]:
-        """Hits (with documents) for each query."""
+        """Hits (with documents) for each query; documents fetched once."""
         rankings = self.rank(queries, k=k, mode=mode, filters=filters)
-        docs = self.collection.documents({int(r) for rk in rankings for r in rk.rows})
+        docs: dict[int, Document] = {}
+        for ranking in rankings:
+            docs.update(ranking.documents)
+        docs.update(self.collection.documents(
+            {int(r) for rk in rankings for r in rk.rows if int(r) not in docs}))
         results = []
         for ranking in rankings:
             hits = []

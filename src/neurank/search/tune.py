@@ -1,4 +1,8 @@
-"""Choose hybrid fusion settings on a validation split by maximising a metric (NDCG@10)."""
+"""Choose hybrid fusion settings on a validation split by maximising a metric (NDCG@10).
+
+Retrieval runs once; each trial re-runs only the later stages (`SearchPipeline.finish`), the
+same code `evaluate` and the server run, so boosts and the threshold are part of what is tuned.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from tqdm.auto import tqdm
 from neurank.config import FusionConfig
 from neurank.data.beir import BeirDataset
 from neurank.eval.metrics import evaluate_run, parse_metric
-from neurank.search.fusion import fuse
+from neurank.search.fusion import FusionScorer
 from neurank.search.pipeline import SearchPipeline
 
 
@@ -45,22 +49,23 @@ def tune_fusion(
     grid: list[FusionConfig] | None = None,
     show_progress: bool = True,
 ) -> TuneResult:
-    """Score every fusion setting on `dataset` (retrieval runs once, fusion is re-applied)."""
+    """Score every fusion setting on `dataset` through the pipeline's own later stages."""
     _, k = parse_metric(metric)
     if not dataset.qrels:
         raise ValueError(f"split {dataset.split!r} of {dataset.name} has no judged queries")
     grid = grid or default_grid(pipeline.fusion)
     qids = list(dataset.queries)
-    candidates = pipeline.candidates([dataset.queries[q] for q in qids],
+    candidates = pipeline.candidates([dataset.queries[q] for q in qids], mode="hybrid",
+                                     depth=pipeline.depth("hybrid", k),
                                      show_progress=show_progress)
-    doc_ids = [np.asarray(pipeline.collection.ids_of(c.rows), dtype=object) for c in candidates]
     trials = []
     for config in tqdm(grid, desc="tuning fusion", disable=not show_progress):
+        scorer = FusionScorer(config)
         run = {}
-        for qid, cands, ids in zip(qids, candidates, doc_ids, strict=True):
-            fused = fuse(cands, config)
-            top = np.lexsort((cands.rows, -fused))[:k]
-            run[qid] = dict(zip(ids[top].tolist(), fused[top].tolist(), strict=True))
+        for qid, cands in zip(qids, candidates, strict=True):
+            ranking = pipeline.finish(cands, k, scorer)
+            run[qid] = dict(zip(pipeline.collection.ids_of(ranking.rows), ranking.score.tolist(),
+                                strict=True))
         score = evaluate_run(run, dataset.qrels, [metric])[0][metric]
         trials.append((config, score))
     best, best_score = max(trials, key=lambda t: t[1])  # first of equal scores wins

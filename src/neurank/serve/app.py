@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from neurank.config import ServeConfig
 from neurank.data.corpus import Document
 from neurank.errors import CheckpointError, CollectionError, ModelError, NeurankError, NotFoundError
+from neurank.index.filters import FilterError, validate_filters
 from neurank.search.snippets import snippet
 from neurank.serve.batching import MicroBatcher
 from neurank.serve.guard import Guard
@@ -81,21 +82,17 @@ def _check_finite(value: Any, field: str) -> None:
 
 
 def _filters_json(filters: dict[str, Any] | None, limit: int) -> str:
+    """Filters checked by the shared grammar, as a canonical key for grouping requests."""
     if not filters:
         return ""
     if len(filters) > limit:
         raise _invalid("filters", f"at most {limit} fields")
-    plain: dict[str, Any] = {}
-    for name, value in filters.items():
-        if isinstance(value, RangeFilter):
-            value = value.model_dump(exclude_none=True)
-            if not value:
-                raise _invalid(f"filters.{name}", "give at least one of gt, gte, lt, lte")
-        elif isinstance(value, list) and not value:
-            raise _invalid(f"filters.{name}", "empty list of values")
-        _check_finite(value, f"filters.{name}")
-        plain[name] = value
-    return json.dumps(plain, sort_keys=True)
+    plain = {name: value.model_dump(exclude_none=True) if isinstance(value, RangeFilter) else value
+             for name, value in filters.items()}
+    try:
+        return json.dumps(validate_filters(plain), sort_keys=True)
+    except FilterError as exc:
+        raise _invalid(f"filters.{exc.field}" if exc.field else "filters", str(exc)) from None
 
 
 class Service:
@@ -205,6 +202,7 @@ class Service:
                 # drop the half-applied change: reopen what the manifest says is committed
                 from neurank.index.collection import Collection
 
+                collection.close()
                 pipeline.collection = Collection.load(collection.folder,
                                                       encoder=collection.encoder)
                 raise

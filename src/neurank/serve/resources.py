@@ -92,7 +92,7 @@ class Resources:
 
                     pipeline = SearchPipeline(Collection.load(self.collection_dir))
                     # loads the model and its ONNX query session once, before traffic shares it
-                    pipeline.collection.encoder.encode_queries(["warm up"])
+                    pipeline.collection.encode_queries(["warm up"])
                     self._pipeline = pipeline
         return self._pipeline
 

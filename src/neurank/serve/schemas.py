@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from neurank.search.modes import Mode
+
 Scalar = str | int | float | bool
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r'^[^"]+$')]
 
@@ -29,7 +31,7 @@ FilterValue = Scalar | list[Scalar] | RangeFilter
 class SearchRequest(_Body):
     query: str = Field(min_length=1, description="query text (length limited by the server)")
     k: int = Field(10, ge=1, description="number of hits (at most the server's max_k)")
-    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    mode: Mode = "hybrid"
     filters: dict[FieldName, FilterValue] | None = Field(
         None, description="metadata field -> value, list of values, or {gt, gte, lt, lte}")
 

@@ -6,8 +6,9 @@
       ids.json             external id maps, when the model has them
       optimizer.safetensors  optimizer tensors (resumable checkpoints only; the rest is JSON)
 
-No pickle is ever loaded. A checkpoint is written into a temporary sibling folder and renamed
-into place, so a crash mid-save leaves the previous checkpoint whole.
+No pickle is ever loaded. A checkpoint is written into a staging sibling folder and renamed
+into place; an existing checkpoint is first renamed aside (`.NAME.old-*`), so a crash between
+the two renames leaves it there, and the next load or save puts it back.
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurank.artifacts import (
-    atomic_write_json,
+    fsync_dir,
     fsync_file,
     library_versions,
     read_manifest,
     sha256_file,
     verify_files,
+    write_manifest,
 )
 from neurank.errors import CheckpointError
 
 FORMAT = "neurank-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _LIBRARIES = ("neurank", "torch", "numpy", "scipy", "safetensors", "implicit")
 
 
@@ -84,6 +86,15 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> 
     return {"state": state, "param_groups": plain["param_groups"]}
 
 
+def _restore_retired(folder: Path) -> None:
+    """Put back a checkpoint left aside by a save that died between its two renames."""
+    if folder.exists() or not folder.parent.exists():
+        return
+    retired = sorted(folder.parent.glob(f".{folder.name}.old-*"))
+    if retired:
+        retired[-1].rename(folder)
+
+
 def save_checkpoint(
     folder: str | Path,
     *,
@@ -96,7 +107,10 @@ def save_checkpoint(
     """Write a checkpoint folder atomically; `meta` must be JSON-serialisable."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    _restore_retired(folder)
+    for leftover in folder.parent.glob(f".{folder.name}.*"):  # dead saves' staging and retirees
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.staging-"))
     try:
         save_file(_as_tensors(tensors), str(staging / "weights.safetensors"))
         names = ["weights.safetensors"]
@@ -111,7 +125,7 @@ def save_checkpoint(
             extra["optimizer"] = opt_plain
         for name in names:
             fsync_file(staging / name)
-        atomic_write_json(staging / "manifest.json", {
+        write_manifest(staging, {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": kind,
@@ -128,6 +142,7 @@ def save_checkpoint(
             shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.rename(folder)
+        fsync_dir(folder.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -143,11 +158,14 @@ def read_checkpoint_manifest(folder: str | Path) -> dict[str, Any]:
 def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoint:
     """Read and verify a checkpoint; refuses missing, modified or foreign files."""
     folder = Path(folder)
+    _restore_retired(folder)
     manifest = read_checkpoint_manifest(folder)
     if kind is not None and manifest.get("kind") != kind:
         raise CheckpointError(f"{folder} holds a {manifest.get('kind')!r} checkpoint, "
                               f"expected {kind!r}")
-    verify_files(folder, manifest["files"], CheckpointError)
+    verify_files(folder, manifest.get("files"), CheckpointError)
+    if "weights.safetensors" not in manifest["files"]:
+        raise CheckpointError(f"{folder}: the manifest does not list weights.safetensors")
     tensors = load_file(str(folder / "weights.safetensors"))
     ids = json.loads((folder / "ids.json").read_text()) if "ids.json" in manifest["files"] else {}
     optimizer = None

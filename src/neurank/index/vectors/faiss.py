@@ -1,4 +1,5 @@
-"""FAISS backend: exact inner product (IndexFlatIP) or HNSW, both with deletes and filters.
+"""FAISS backend, in process, files in the collection folder: exact inner product
+(IndexFlatIP) or HNSW, both with deletes and filters.
 
 Vectors live in one compact array; position p holds row id `rows[p]` (-1 once deleted). FAISS
 HNSW cannot remove nodes, so deletes are tombstones excluded with a bitmap selector at search
@@ -9,11 +10,13 @@ compacted on save, which is a copy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from neurank.config import VectorIndexConfig
+from neurank.index.vectors.protocol import check_vectors, empty_result, pad_result
 
 
 class FaissIndex:
@@ -43,13 +46,7 @@ class FaissIndex:
         return len(self.rows) - len(self._position)
 
     def add(self, rows: np.ndarray, vectors: np.ndarray) -> None:
-        rows = np.asarray(rows, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(rows), self.dim):
-            raise ValueError(f"expected vectors of shape ({len(rows)}, {self.dim}), "
-                             f"got {vectors.shape}")
-        if not np.isfinite(vectors).all():
-            raise ValueError("vectors contain NaN or infinity")
+        rows, vectors = check_vectors(rows, vectors, self.dim)
         clash = [int(r) for r in rows if int(r) in self._position]
         if clash:
             raise ValueError(f"row ids already present: {clash[:5]}")
@@ -102,18 +99,13 @@ class FaissIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if len(self.rows) == 0 or k <= 0:
-            shape = (len(queries), max(k, 0))
-            return np.full(shape, -np.inf, dtype=np.float32), np.full(shape, -1, dtype=np.int64)
+            return empty_result(len(queries), k)
         k_search = min(k, len(self.rows))
         scores, positions = self._index.search(queries, k_search, params=self._selector(allowed))
         found = positions >= 0
         rows = np.where(found, self.rows[np.where(found, positions, 0)], -1)
         scores = np.where(found, scores, -np.inf).astype(np.float32)
-        if k_search < k:
-            pad = ((0, 0), (0, k - k_search))
-            rows = np.pad(rows, pad, constant_values=-1)
-            scores = np.pad(scores, pad, constant_values=-np.inf)
-        return scores, rows
+        return pad_result(scores, rows, k)
 
     def vectors_for(self, rows: np.ndarray) -> np.ndarray:
         positions = [self._position[int(r)] for r in rows]
@@ -130,9 +122,17 @@ class FaissIndex:
             faiss.write_index(self._index, str(folder / names[1]))
         return names
 
+    def state(self) -> dict[str, Any]:
+        return {"backend": "faiss", "kind": self.config.kind, "count": len(self)}
+
+    def close(self) -> None:
+        """Nothing to release: FAISS lives in this process's memory."""
+
     @classmethod
-    def load(cls, folder: Path, files: list[str], dim: int,
-             config: VectorIndexConfig) -> FaissIndex:
+    def load(cls, folder: Path, files: list[str], dim: int, config: VectorIndexConfig,
+             state: dict[str, Any]) -> FaissIndex:
+        """Read the `.npz` (and `.hnsw.faiss`) files the manifest lists for this generation."""
+        files = sorted(files, key=len)  # .npz before .hnsw.faiss
         index = cls(dim, config)
         with np.load(folder / files[0], allow_pickle=False) as arrays:
             index.vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)

@@ -1,0 +1,110 @@
+"""One contract, run against every vector backend (a seam is real when two pass it)."""
+
+import numpy as np
+import pytest
+
+from neurank.config import VectorIndexConfig
+from neurank.index.vectors import create_vector_index, load_vector_index
+
+BACKENDS = {
+    "faiss-flat": VectorIndexConfig(),
+    "milvus-flat": VectorIndexConfig(backend="milvus"),
+}
+
+
+def unit_vectors(n, dim=16, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def exact(vectors, rows, queries, k, allowed=None):
+    scores = queries @ vectors.T
+    if allowed is not None:
+        scores[:, ~allowed[rows]] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return rows[top], np.take_along_axis(scores, top, axis=1)
+
+
+@pytest.fixture(params=list(BACKENDS))
+def backend(request, tmp_path):
+    if request.param.startswith("milvus"):
+        pytest.importorskip("pymilvus", reason="the Milvus backend is an extra: neurank[milvus]")
+    config = BACKENDS[request.param]
+    opened = []
+
+    def make(dim=16):
+        index = create_vector_index(dim, config, tmp_path)
+        opened.append(index)
+        return index
+
+    def reload(index):
+        names = index.save(tmp_path, "vectors.g1")
+        state, dim = index.state(), index.dim
+        index.close()
+        loaded = load_vector_index(tmp_path, names, dim, config, state)
+        opened.append(loaded)
+        return loaded
+
+    yield make, reload
+    for index in opened:
+        index.close()
+
+
+def test_search_is_exact_with_deletes_and_filters(backend):
+    make, reload = backend
+    vectors, rows = unit_vectors(200), np.arange(200, dtype=np.int64) * 2
+    index = make()
+    index.add(rows, vectors)
+    index.delete(rows[:10])
+    queries = unit_vectors(5, seed=1)
+    want_rows, want_scores = exact(vectors[10:], rows[10:], queries, 10)
+    for stage in ("pending", "saved"):
+        scores, found = index.search(queries, 10)
+        np.testing.assert_array_equal(found, want_rows, err_msg=stage)
+        np.testing.assert_allclose(scores, want_scores, atol=1e-5, err_msg=stage)
+        allowed = np.zeros(400, dtype=bool)
+        allowed[rows[50:90]] = True
+        _, found = index.search(queries, 10, allowed)
+        np.testing.assert_array_equal(
+            found, exact(vectors[10:], rows[10:], queries, 10, allowed)[0], err_msg=stage)
+        assert len(index) == 190
+        index = reload(index)
+
+
+def test_reload_keeps_results_and_later_writes(backend):
+    make, reload = backend
+    vectors, rows = unit_vectors(300), np.arange(300, dtype=np.int64)
+    index = make()
+    index.add(rows[:250], vectors[:250])
+    queries = unit_vectors(4, seed=2)
+    before = index.search(queries, 7)
+    loaded = reload(index)
+    after = loaded.search(queries, 7)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], atol=1e-5)
+    loaded.add(rows[250:], vectors[250:])
+    loaded.delete(rows[:5])
+    np.testing.assert_allclose(loaded.vectors_for(np.array([3 + 5, 260])),
+                               vectors[[8, 260]], atol=1e-6)
+    want = exact(vectors[5:], rows[5:], queries, 7)[0]
+    np.testing.assert_array_equal(loaded.search(queries, 7)[1], want)  # writes seen before save
+    again = reload(loaded)
+    np.testing.assert_array_equal(again.search(queries, 7)[1], want)
+    assert len(again) == 295 and again.state()["count"] == 295
+
+
+def test_padding_and_validation(backend):
+    make, _ = backend
+    index = make()
+    scores, found = index.search(unit_vectors(1), 3)
+    assert found.tolist() == [[-1, -1, -1]] and np.isneginf(scores).all()
+    index.add(np.array([5]), unit_vectors(1))
+    assert index.search(unit_vectors(1), 3)[1].tolist() == [[5, -1, -1]]
+    with pytest.raises(ValueError, match="already present"):
+        index.add(np.array([5]), unit_vectors(1))
+    with pytest.raises(ValueError, match="NaN"):
+        index.add(np.array([6]), np.full((1, 16), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        index.add(np.array([7]), unit_vectors(1, dim=8))
+    none_allowed = np.zeros(10, dtype=bool)
+    assert index.search(unit_vectors(1), 2, none_allowed)[1].tolist() == [[-1, -1]]
