@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neurank.config import VectorIndexConfig
-from neurank.index.vectors import create_vector_index, load_vector_index
+from neurank.index.vectors import FaissIndex, create_vector_index, load_vector_index
 
 BACKENDS = {
     "faiss-flat": VectorIndexConfig(),
@@ -108,3 +108,23 @@ def test_padding_and_validation(backend):
         index.add(np.array([7]), unit_vectors(1, dim=8))
     none_allowed = np.zeros(10, dtype=bool)
     assert index.search(unit_vectors(1), 2, none_allowed)[1].tolist() == [[-1, -1]]
+
+
+def test_faiss_hnsw_recall_with_tombstones_and_reload(tmp_path):
+    vectors, rows = unit_vectors(2000, dim=32), np.arange(2000, dtype=np.int64)
+    config = VectorIndexConfig(kind="hnsw", compact_ratio=0.5)
+    index = FaissIndex(32, config)
+    index.add(rows, vectors)
+    index.delete(rows[::10])
+    assert index.tombstones == 200  # below compact_ratio: kept as tombstones
+    queries = unit_vectors(50, dim=32, seed=3)
+    keep = np.ones(2000, dtype=bool)
+    keep[::10] = False
+    expected = exact(vectors[keep], rows[keep], queries, 10)[0]
+    _, found = index.search(queries, 10)
+    assert not np.isin(found, rows[::10]).any()
+    recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, expected, strict=True)])
+    assert recall > 0.9
+    names = index.save(tmp_path, "vectors.g1")
+    loaded = FaissIndex.load(tmp_path, names, 32, config, index.state())
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], found)
