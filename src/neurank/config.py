@@ -87,6 +87,9 @@ class CollectionConfig(_Config):
     """Everything a collection folder was built with; stored in its manifest."""
 
     model: str = DEFAULT_MODEL
+    encoder: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="runtime of the model: ONNX Runtime int8 (CPU) or torch; auto = "
+                            "torch on a GPU, onnx otherwise; recorded as chosen at build time")
     analyzer: AnalyzerConfig = AnalyzerConfig()
     vectors: VectorIndexConfig = VectorIndexConfig()
     fusion: FusionConfig = FusionConfig()

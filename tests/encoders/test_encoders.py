@@ -1,12 +1,13 @@
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from neurank.devices import select_device
 from neurank.encoders import SentenceEncoder, resolve_model
 from neurank.errors import ModelError, NeurankError
-from neurank.training.device import select_device
 
 
 def test_default_model_resolves_to_the_packaged_folder():
@@ -39,14 +40,64 @@ def test_vectors_are_normalised(tiny_encoder):
     assert tiny_encoder.encode([]).shape == (0, tiny_encoder.dim)
 
 
-def test_onnx_query_path_equals_torch(tiny_model_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("quantize", [False, True])
+def test_onnx_encoder_matches_torch(tiny_model_dir, tiny_encoder, tmp_path, monkeypatch,
+                                    quantize):
+    from neurank.encoders.onnx import OnnxEncoder, export_onnx
+
     monkeypatch.setenv("NEURANK_CACHE", str(tmp_path))
-    encoder = SentenceEncoder(str(tiny_model_dir), device="cpu", query_backend="onnx")
-    queries = ["daily weather observations", "x", "a longer query about hospital readmissions"]
-    np.testing.assert_allclose(encoder.encode_queries(queries), encoder.encode(queries),
-                               atol=1e-5)
-    assert list((tmp_path / "onnx").glob("*.onnx")), "export is cached"
-    assert encoder._onnx is not None
+    encoder = OnnxEncoder(export_onnx(str(tiny_model_dir), quantize=quantize), name="tiny")
+    texts = ["daily weather observations", "x", "a longer text about hospital readmissions " * 9,
+             "", "stock prices"]
+    got, want = encoder.encode(texts, batch_size=2), tiny_encoder.encode(texts)
+    assert got.shape == want.shape == (5, tiny_encoder.dim)
+    cosine = (got * want).sum(1)
+    if quantize:
+        assert cosine.min() > 0.97, cosine
+    else:
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # length-sorted batches come back in the caller's order (int8 activation scales are per
+    # batch, so another batch mix moves int8 vectors by ~1e-4)
+    atol = 1e-3 if quantize else 1e-5
+    np.testing.assert_allclose(encoder.encode(texts[::-1], batch_size=2), got[::-1], atol=atol)
+    np.testing.assert_allclose(encoder.encode_queries(texts[:2]), got[:2], atol=atol)
+
+
+def test_onnx_export_is_cached_and_verified(tiny_model_dir, tmp_path, monkeypatch):
+    from neurank.encoders.onnx import MODEL_FILE, export_onnx, read_export_manifest
+
+    monkeypatch.setenv("NEURANK_CACHE", str(tmp_path))
+    folder = export_onnx(str(tiny_model_dir))
+    manifest = read_export_manifest(folder)
+    assert manifest["quantization"] == "int8-dynamic" and manifest["opset"] == 17
+    assert manifest["fused_attention"] is True
+    stamp = (folder / MODEL_FILE).stat().st_mtime_ns
+    assert export_onnx(str(tiny_model_dir)) == folder
+    assert (folder / MODEL_FILE).stat().st_mtime_ns == stamp  # reused, not re-exported
+    with open(folder / MODEL_FILE, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match="sha256"):
+        read_export_manifest(folder)
+    assert read_export_manifest(export_onnx(str(tiny_model_dir)))  # a bad cache is redone
+
+
+def test_a_search_on_the_onnx_path_never_imports_torch(tmp_path, tiny_model_dir, sample_dir):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NEURANK_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "neurank.cli", "index", str(sample_dir), "--out",
+                    str(tmp_path / "c"), "--model", str(tiny_model_dir), "--encoder", "onnx"],
+                   check=True, env=env, capture_output=True)
+    script = ("import sys; from neurank.index import Collection; "
+              "from neurank.search import SearchPipeline; "
+              f"c = Collection.load({str(tmp_path / 'c')!r}); "
+              "hits = SearchPipeline(c).search('weather station', k=3, mode='hybrid'); "
+              "assert c.encoder.backend == 'onnx' and len(hits) == 3; "
+              "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_unusable_device_is_refused():

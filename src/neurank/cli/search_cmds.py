@@ -22,6 +22,8 @@ def index(
     source: Annotated[Path, typer.Argument(help="BEIR folder, .jsonl or .csv corpus.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Collection folder to write.")],
     model: Annotated[str | None, typer.Option(help="sentence-transformers id or path.")] = None,
+    encoder: Annotated[str, typer.Option(
+        help="Model runtime: onnx (int8, fast on CPU), torch, or auto (torch on a GPU).")] = "auto",
     hnsw: Annotated[bool, typer.Option("--hnsw", help="HNSW vector index instead of exact.")] = False,
     backend: Annotated[str, typer.Option(
         help="Vector backend: faiss (in process) or milvus (needs neurank[milvus]).")] = "faiss",
@@ -50,7 +52,10 @@ def index(
         raise NeurankError(f"--on-empty must be error, keep or skip, got {on_empty!r}")
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
                             text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
+    from neurank.encoders.resolve import choose_backend
+
     config = CollectionConfig(
+        encoder=choose_backend(encoder),
         analyzer=AnalyzerConfig(stemmer=None if stemmer == "none" else stemmer,
                                 stopwords=None if stopwords == "none" else stopwords),
         vectors=VectorIndexConfig(backend=backend, kind="hnsw" if hnsw else "flat",
@@ -58,7 +63,8 @@ def index(
     )
     if model:
         config.model = model
-    console_err.print(f"indexing {len(documents)} documents from {source} with {config.model}")
+    console_err.print(f"indexing {len(documents)} documents from {source} with {config.model} "
+                      f"on {config.encoder}")
     collection = Collection.build(out, documents, config, batch_size=batch_size)
     console.print(f"[green]indexed[/] {len(collection)} documents into {out} "
                   f"(generation {collection.generation})")

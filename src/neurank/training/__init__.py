@@ -1,7 +1,7 @@
 """The training core: one Trainer, schedules, device selection, checkpoints."""
 
+from neurank.devices import select_device
 from neurank.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from neurank.training.device import select_device
 from neurank.training.trainer import Trainer, TrainResult, seed_everything
 
 __all__ = ["Checkpoint", "TrainResult", "Trainer", "load_checkpoint",

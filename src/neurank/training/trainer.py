@@ -21,9 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 from neurank.config import TrainerConfig
+from neurank.devices import select_device
 from neurank.errors import NeurankError
 from neurank.training.checkpoint import load_checkpoint, save_checkpoint
-from neurank.training.device import select_device
 from neurank.training.schedules import make_scheduler
 
 Batch = tuple[torch.Tensor, ...]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
 from neurank.errors import NeurankError
 
 
 def select_device(preference: str | None = None) -> str:
     """Return `preference` if it is usable, else the best available device."""
+    import torch  # here, so importing neurank modules never loads torch by itself
+
     if preference and preference != "auto":
         if preference.startswith("cuda") and not torch.cuda.is_available():
             raise NeurankError(f"device {preference!r} requested but CUDA is not available")

