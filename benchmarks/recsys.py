@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neurank.data.interactions import read_interactions, validation_split
-from neurank.eval.protocols import hit_rate_ndcg, sampled_ranks
+from neurank.eval.protocols import sampled_metrics
 from neurank.recommend.evaluation import evaluate_sampled
 from neurank.recommend.selection import GRIDS, select_model
 
@@ -65,7 +65,7 @@ def implicit_peer(name: str, train, grid: list[dict], seed: int):
     for cfg in grid:
         model = build(cfg)
         model.fit(fit.matrix(), show_progress=False)
-        score = peer_metrics(model, validation)["ndcg@10"]
+        score = peer_metrics(model, validation, fit.item_counts())["ndcg@10"]
         if score > best:
             best, best_cfg = score, cfg
     model = build(best_cfg)
@@ -74,13 +74,13 @@ def implicit_peer(name: str, train, grid: list[dict], seed: int):
     return model, best_cfg, time.perf_counter() - start
 
 
-def peer_metrics(model, held, seed: int = 0) -> dict[str, float]:
-    candidates = np.concatenate([held.items[:, None], held.negatives], axis=1)
-    scores = np.einsum("uf,ucf->uc", model.user_factors[held.users],
-                       model.item_factors[candidates])
-    ranks = sampled_ranks(scores[:, 0], scores[:, 1:],
-                          negative_is_positive=candidates[:, 1:] == candidates[:, :1], seed=seed)
-    return hit_rate_ndcg(ranks, 10)
+def peer_metrics(model, held, popularity: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """An implicit model through the same sampled protocol (and tie rule) as neurank's rows."""
+
+    def score_pairs(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.einsum("uf,ucf->uc", model.user_factors[users], model.item_factors[items])
+
+    return sampled_metrics(score_pairs, held, popularity, seed=seed, cutoffs=(10,))
 
 
 def main() -> None:
@@ -115,7 +115,7 @@ def main() -> None:
                           f" fit {fit_s:.1f}s {selection.chosen.config}")
         for peer, grid in (("als", GRIDS["als"]), ("bpr", GRIDS["bpr"])):
             model, cfg, fit_s = implicit_peer(peer, train, grid, args.seed)
-            metrics = peer_metrics(model, test)
+            metrics = peer_metrics(model, test, train.item_counts())
             matrix = train.matrix()
             lat = latency_ms(lambda u, m=model, x=matrix: m.recommend(int(u), x[int(u)], N=10),
                              latency_users)

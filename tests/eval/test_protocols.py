@@ -44,3 +44,30 @@ def test_full_ranking_metrics_by_hand():
     assert m["recall@3"] == pytest.approx((0.5 + 0.0) / 2)
     ideal = 1 + 1 / np.log2(3)
     assert m["ndcg@3"] == pytest.approx(((1 / np.log2(3)) / ideal + 0.0) / 2)
+
+
+def test_peer_rows_and_neurank_rows_share_one_evaluation_function(interactions, repo_root):
+    """benchmarks/recsys.py scores implicit's models with the function neurank's rows use."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from neurank.data.interactions import HeldOut
+    from neurank.recommend.evaluation import evaluate_sampled
+    from neurank.recommend.factorization import ALS
+
+    spec = importlib.util.spec_from_file_location("recsys_bench",
+                                                  repo_root / "benchmarks" / "recsys.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = ALS().fit(interactions)
+    rng = np.random.default_rng(1)
+    users = np.arange(40)
+    held = HeldOut(users=users, items=rng.integers(0, 40, size=40),
+                   negatives=rng.integers(0, 40, size=(40, 20)))
+    # integer-rounded factors make exact score ties, so the tie rule matters
+    model.user_factors = np.round(model.user_factors * 2)
+    model.item_factors = np.round(model.item_factors * 2)
+    peer = SimpleNamespace(user_factors=model.user_factors, item_factors=model.item_factors)
+    for seed in (0, 1):
+        assert bench.peer_metrics(peer, held, interactions.item_counts(), seed=seed) == (
+            evaluate_sampled(model, held, seed=seed, cutoffs=(10,)))

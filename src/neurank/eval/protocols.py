@@ -9,11 +9,17 @@ item popularity, so its figures do not depend on the tie rule), then by the tie 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
+from neurank.data.interactions import HeldOut
+
 TieRule = Literal["random", "pessimistic"]
+CUTOFFS = (5, 10, 20)
+ScorePairs = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(user indices (n,), item indices (n, m)) -> scores (n, m)"""
 
 
 def sampled_ranks(
@@ -72,3 +78,40 @@ def full_ranking_metrics(top_items: np.ndarray, relevant: list[np.ndarray], k: i
         ndcgs.append(float(hits @ discounts[: len(hits)]) / ideal)
     n = max(len(recalls), 1)
     return {f"recall@{k}": float(np.sum(recalls)) / n, f"ndcg@{k}": float(np.sum(ndcgs)) / n}
+
+
+def sampled_candidates(held: HeldOut) -> np.ndarray:
+    """(n, 1 + negatives) item indices: the held-out item first, then its negatives."""
+    if held.negatives is None:
+        raise ValueError("the sampled protocol needs negatives for every held-out item")
+    return np.concatenate([held.items[:, None], held.negatives], axis=1)
+
+
+def sampled_metrics_from_scores(scores: np.ndarray, candidates: np.ndarray,
+                                popularity: np.ndarray, *, ties: TieRule = "random",
+                                seed: int = 0, cutoffs: tuple[int, ...] = CUTOFFS
+                                ) -> dict[str, float]:
+    """HR@k / NDCG@k when `scores[:, 0]` is each held-out item's score among its negatives.
+
+    Exact score ties go to the more popular item first (`popularity`, indexed by item), then
+    `ties`; a negative equal to the held-out item counts once.
+    """
+    tiebreak = np.asarray(popularity, dtype=np.float64)[candidates]
+    ranks = sampled_ranks(scores[:, 0], scores[:, 1:],
+                          negative_is_positive=candidates[:, 1:] == candidates[:, :1],
+                          positive_tiebreak=tiebreak[:, 0], negative_tiebreak=tiebreak[:, 1:],
+                          ties=ties, seed=seed)
+    metrics: dict[str, float] = {}
+    for k in cutoffs:
+        metrics.update(hit_rate_ndcg(ranks, k))
+    return metrics
+
+
+def sampled_metrics(score_pairs: ScorePairs, held: HeldOut, popularity: np.ndarray, *,
+                    ties: TieRule = "random", seed: int = 0,
+                    cutoffs: tuple[int, ...] = CUTOFFS) -> dict[str, float]:
+    """The sampled protocol for any scorer: neurank models, NCF validation and peers alike."""
+    candidates = sampled_candidates(held)
+    scores = np.asarray(score_pairs(held.users, candidates), dtype=np.float64)
+    return sampled_metrics_from_scores(scores, candidates, popularity, ties=ties, seed=seed,
+                                       cutoffs=cutoffs)

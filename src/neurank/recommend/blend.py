@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurank.data.interactions import HeldOut, Interactions
-from neurank.eval.protocols import hit_rate_ndcg, sampled_ranks
+from neurank.eval.protocols import sampled_candidates, sampled_metrics_from_scores
 from neurank.recommend.base import Recommender
 
 
@@ -54,8 +54,7 @@ def simplex(k: int, step: float = 0.1) -> list[tuple[float, ...]]:
 def choose_weights(models: list[Recommender], validation: HeldOut) -> tuple[tuple[float, ...],
                                                                             float]:
     """The simplex weights with the best validation NDCG@10 (scores blended per user)."""
-    assert validation.negatives is not None
-    candidates = np.concatenate([validation.items[:, None], validation.negatives], axis=1)
+    candidates = sampled_candidates(validation)
     gathered = []
     for model in models:
         rows = np.empty(candidates.shape)
@@ -64,15 +63,11 @@ def choose_weights(models: list[Recommender], validation: HeldOut) -> tuple[tupl
             rows[part] = np.take_along_axis(_zscore(model.score_users(validation.users[part])),
                                             candidates[part], axis=1)
         gathered.append(rows)
-    popularity = models[0].popularity[candidates]
-    same = candidates[:, 1:] == candidates[:, :1]
     best, best_score = None, -1.0
     for weights in simplex(len(models)):
         scores = sum(w * g for w, g in zip(weights, gathered, strict=True))
-        ranks = sampled_ranks(scores[:, 0], scores[:, 1:], negative_is_positive=same,
-                              positive_tiebreak=popularity[:, 0],
-                              negative_tiebreak=popularity[:, 1:])
-        score = hit_rate_ndcg(ranks, 10)["ndcg@10"]
+        score = sampled_metrics_from_scores(scores, candidates, models[0].popularity,
+                                            cutoffs=(10,))["ndcg@10"]
         if score > best_score:
             best, best_score = weights, score
     assert best is not None

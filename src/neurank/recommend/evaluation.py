@@ -7,31 +7,16 @@ from typing import Any
 import numpy as np
 
 from neurank.data.interactions import HeldOut
-from neurank.eval.protocols import TieRule, full_ranking_metrics, hit_rate_ndcg, sampled_ranks
+from neurank.eval.protocols import CUTOFFS, TieRule, full_ranking_metrics, sampled_metrics
 from neurank.recommend.base import Recommender
-
-CUTOFFS = (5, 10, 20)
 
 
 def evaluate_sampled(model: Recommender, held: HeldOut, *, ties: TieRule = "random",
                      seed: int = 0, cutoffs: tuple[int, ...] = CUTOFFS) -> dict[str, float]:
-    """HR@k / NDCG@k of each held-out item ranked among its negatives.
-
-    Exact score ties go to the more popular item first (neurank's own rule), then `ties`.
-    """
-    if held.negatives is None:
-        raise ValueError("the sampled protocol needs negatives for every held-out item")
-    candidates = np.concatenate([held.items[:, None], held.negatives], axis=1)
-    scores = model.score_pairs(held.users, candidates)
-    popularity = model.popularity[candidates]
-    ranks = sampled_ranks(scores[:, 0], scores[:, 1:],
-                          negative_is_positive=candidates[:, 1:] == candidates[:, :1],
-                          positive_tiebreak=popularity[:, 0], negative_tiebreak=popularity[:, 1:],
-                          ties=ties, seed=seed)
-    metrics: dict[str, float] = {}
-    for k in cutoffs:
-        metrics.update(hit_rate_ndcg(ranks, k))
-    return metrics
+    """HR@k / NDCG@k of each held-out item ranked among its negatives (ties by popularity,
+    then `ties`)."""
+    return sampled_metrics(model.score_pairs, held, model.popularity, ties=ties, seed=seed,
+                           cutoffs=cutoffs)
 
 
 def evaluate_full(model: Recommender, held: HeldOut, *,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.config import TrainerConfig
 from neurank.data.interactions import HeldOut, Interactions, sample_negatives
-from neurank.eval.protocols import hit_rate_ndcg, sampled_ranks
+from neurank.eval.protocols import sampled_metrics
 from neurank.models.ncf import GMF, MLP, NeuMF
 from neurank.recommend.base import Recommender
 from neurank.training.trainer import Trainer
@@ -70,20 +70,16 @@ class NCFRecommender(Recommender):
     def _validator(self, validation: HeldOut | None):
         if validation is None or validation.negatives is None:
             return None
-        users = torch.from_numpy(validation.users)
-        candidates = torch.from_numpy(np.concatenate([validation.items[:, None],
-                                                      validation.negatives], axis=1))
-        pop = self.popularity[candidates.numpy()]
 
         def validate(model: torch.nn.Module) -> dict[str, float]:
             device = next(model.parameters()).device
-            scores = model(users[:, None].expand_as(candidates).to(device),
-                           candidates.to(device)).float().cpu().numpy()
-            ranks = sampled_ranks(scores[:, 0], scores[:, 1:],
-                                  negative_is_positive=candidates[:, 1:].numpy()
-                                  == candidates[:, :1].numpy(),
-                                  positive_tiebreak=pop[:, 0], negative_tiebreak=pop[:, 1:])
-            return hit_rate_ndcg(ranks, 10)
+
+            def score_pairs(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+                users_t = torch.from_numpy(users)[:, None].expand(items.shape)
+                return model(users_t.to(device), torch.from_numpy(items).to(device)
+                             ).float().cpu().numpy()
+
+            return sampled_metrics(score_pairs, validation, self.popularity, cutoffs=(10,))
         return validate
 
     def _train(self, module: torch.nn.Module, train: Interactions, validation: HeldOut | None,
