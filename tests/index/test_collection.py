@@ -27,12 +27,20 @@ def all_scores(collection, mode):
             for r in rankings]
 
 
+def assert_same_scores(got, want, mode):
+    """Equal per query up to float noise (texts encoded in other batches differ by ~1e-7)."""
+    for got_query, want_query in zip(got, want, strict=True):
+        assert set(got_query) == set(want_query), mode
+        for doc_id, score in want_query.items():
+            assert got_query[doc_id] == pytest.approx(score, abs=1e-4), (mode, doc_id)
+
+
 def test_build_and_load(sample_collection, tiny_encoder):
     folder = sample_collection.folder
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["doc_count"] == 40 and manifest["generation"] == 1
     assert manifest["model"]["dim"] == tiny_encoder.dim
-    assert set(manifest["files"]) == {"docs.g1.sqlite", "bm25.g1.npz", "vectors.g1.npz"}
+    assert set(manifest["files"]) == {"s1.docs.sqlite", "s1.bm25.npz", "s1.vectors.npz"}
     assert {"faiss-cpu", "bm25s", "torch"} <= set(manifest["versions"])
     loaded = Collection.load(folder, encoder=tiny_encoder)
     assert len(loaded) == 40
@@ -44,11 +52,11 @@ def test_build_and_load(sample_collection, tiny_encoder):
 
 def test_tampered_or_missing_files_are_refused(sample_collection, tiny_encoder):
     folder = sample_collection.folder
-    with open(folder / "bm25.g1.npz", "ab") as handle:
+    with open(folder / "s1.bm25.npz", "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(CollectionError, match=r"bm25.g1.npz does not match its sha256"):
+    with pytest.raises(CollectionError, match=r"s1\.bm25\.npz does not match its sha256"):
         Collection.load(folder, encoder=tiny_encoder)
-    (folder / "bm25.g1.npz").unlink()
+    (folder / "s1.bm25.npz").unlink()
     with pytest.raises(CollectionError, match="missing"):
         Collection.load(folder, encoder=tiny_encoder)
     (folder / "manifest.json").unlink()
@@ -102,6 +110,58 @@ def test_updates_equal_a_fresh_build(tmp_path, tiny_encoder, tiny_model_dir, sam
     assert leftovers <= {"manifest.json", ".lock"}
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_many_commits_merges_and_optimize_equal_a_fresh_build(tmp_path, tiny_encoder,
+                                                              tiny_model_dir, sample_documents,
+                                                              kind):
+    config = CollectionConfig(model=str(tiny_model_dir), vectors=VectorIndexConfig(kind=kind))
+    docs = list(sample_documents)
+    current = {d.id: d for d in docs[:10]}
+    updated = Collection.build(tmp_path / "u", docs[:10], config, encoder=tiny_encoder,
+                               show_progress=False)
+    for step, start in enumerate(range(10, 40, 2)):  # 15 commits: more segments than the cap
+        batch = docs[start:start + 2]
+        updated.add(batch)
+        current.update({d.id: d for d in batch})
+        victim = sorted(current)[step % len(current)]
+        updated.delete([victim])
+        del current[victim]
+        rewritten = replace(current[sorted(current)[0]], text=f"revised text number {step}")
+        updated.upsert([rewritten])
+        current[rewritten.id] = rewritten
+        updated.save()
+    manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
+    assert 1 < len(manifest["segments"]) <= 10 and manifest["deletes"]
+    assert any(s["name"].startswith("m") for s in manifest["segments"])  # merged on the way
+    fresh = Collection.build(tmp_path / "f", list(current.values()), config,
+                             encoder=tiny_encoder, show_progress=False)
+    reloaded = Collection.load(tmp_path / "u", encoder=tiny_encoder)
+    for mode in ("bm25", "dense", "hybrid"):
+        assert_same_scores(all_scores(reloaded, mode), all_scores(fresh, mode), mode)
+    reloaded.optimize()
+    manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
+    assert len(manifest["segments"]) == 1 and manifest["deletes"] is None
+    optimized = Collection.load(tmp_path / "u", encoder=tiny_encoder)
+    for mode in ("bm25", "dense", "hybrid"):
+        assert_same_scores(all_scores(optimized, mode), all_scores(fresh, mode), mode)
+    leftovers = {p.name for p in (tmp_path / "u").iterdir()} - set(manifest["files"])
+    assert leftovers <= {"manifest.json", ".lock"}
+
+
+def test_a_one_document_commit_writes_only_what_changed(sample_collection, tiny_encoder):
+    folder = sample_collection.folder
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("s1.*")}
+    sample_collection.upsert([Document(id="ds03", title="Replaced", text="a new text")])
+    sample_collection.save()
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("s1.*")}
+    assert after == before  # the first segment was not rewritten
+    manifest = json.loads((folder / "manifest.json").read_text())
+    written = set(manifest["files"]) - set(before)
+    assert written == {"s2.docs.sqlite", "s2.bm25.npz", "s2.vectors.npz", "deletes.g2.npy"}
+    assert np.load(folder / "deletes.g2.npy").tolist() == [2]  # ds03's old row
+    assert Collection.load(folder, encoder=tiny_encoder).get("ds03").title == "Replaced"
+
+
 def test_unknown_ids_change_nothing(sample_collection):
     with pytest.raises(NotFoundError, match="missing"):
         sample_collection.delete(["ds01", "missing"])
@@ -135,7 +195,7 @@ def test_killed_index_run_leaves_previous_collection_intact(tmp_path, tiny_model
          "--model", str(tiny_model_dir)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (folder / "docs.g2.sqlite").exists():
+    while not (folder / "s2.docs.sqlite").exists():
         assert process.poll() is None, "indexing ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.05)

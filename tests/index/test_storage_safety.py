@@ -99,14 +99,14 @@ def test_manifest_paths_cannot_leave_the_folder(sample_collection, tiny_encoder,
 
 def test_a_file_missing_from_the_list_is_never_opened(sample_collection, tiny_encoder):
     folder = sample_collection.folder
-    rewrite_manifest(folder, lambda m: m["files"].pop("bm25.g1.npz"))
-    with pytest.raises(CollectionError, match=r"does not list bm25\.g1\.npz"):
+    rewrite_manifest(folder, lambda m: m["files"].pop("s1.bm25.npz"))
+    with pytest.raises(CollectionError, match=r"does not list s1\.bm25\.npz"):
         Collection.load(folder, encoder=tiny_encoder)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero"])
 def test_special_files_do_not_hang_verification(sample_collection, tiny_encoder, kind):
-    target = sample_collection.folder / "bm25.g1.npz"
+    target = sample_collection.folder / "s1.bm25.npz"
     target.unlink()
     if kind == "fifo":
         os.mkfifo(target)
@@ -124,7 +124,7 @@ def test_broken_manifests_name_the_field(sample_collection, tiny_encoder):
     with pytest.raises(CollectionError, match="field 'model'"):
         Collection.load(folder, encoder=tiny_encoder)
     rewrite_manifest(folder, lambda m: m.update(model={"name": "x", "dim": 8},
-                                                files=["docs.g1.sqlite"]))
+                                                files=["s1.docs.sqlite"]))
     with pytest.raises(CollectionError, match="field 'files'"):
         Collection.load(folder, encoder=tiny_encoder)
 
@@ -142,7 +142,7 @@ def test_an_interrupted_first_build_can_be_redone(tmp_path, tiny_encoder, tiny_m
                                                   sample_documents):
     folder = tmp_path / "coll"
     folder.mkdir()
-    for leftover in ("docs.g1.sqlite", "bm25.g1.npz", ".lock", ".manifest.json.abc.tmp"):
+    for leftover in ("s1.docs.sqlite", "s1.bm25.npz", ".lock", ".manifest.json.abc.tmp"):
         (folder / leftover).write_bytes(b"half written")
     config = CollectionConfig(model=str(tiny_model_dir))
     built = Collection.build(folder, sample_documents, config, encoder=tiny_encoder,

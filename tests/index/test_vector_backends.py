@@ -37,11 +37,19 @@ def backend(request, tmp_path):
         opened.append(index)
         return index
 
-    def reload(index):
-        names = index.save(tmp_path, "vectors.g1")
+    committed = {"files": [], "deleted": set(), "segments": 0}
+
+    def reload(index, added, deleted=()):
+        """Commit as a Collection does (a segment of the rows added since the last commit,
+        the rows deleted since), then load from the committed files alone."""
+        committed["segments"] += 1
+        committed["files"] += index.save(tmp_path, f"s{committed['segments']}",
+                                         np.asarray(added, dtype=np.int64))
+        committed["deleted"] |= set(np.asarray(deleted).tolist())
         state, dim = index.state(), index.dim
         index.close()
-        loaded = load_vector_index(tmp_path, names, dim, config, state)
+        loaded = load_vector_index(tmp_path, list(committed["files"]), dim, config, state,
+                                   set(committed["deleted"]))
         opened.append(loaded)
         return loaded
 
@@ -68,7 +76,8 @@ def test_search_is_exact_with_deletes_and_filters(backend):
         np.testing.assert_array_equal(
             found, exact(vectors[10:], rows[10:], queries, 10, allowed)[0], err_msg=stage)
         assert len(index) == 190
-        index = reload(index)
+        if stage == "pending":
+            index = reload(index, rows[10:])  # deleted before their first commit
 
 
 def test_reload_keeps_results_and_later_writes(backend):
@@ -78,7 +87,7 @@ def test_reload_keeps_results_and_later_writes(backend):
     index.add(rows[:250], vectors[:250])
     queries = unit_vectors(4, seed=2)
     before = index.search(queries, 7)
-    loaded = reload(index)
+    loaded = reload(index, rows[:250])
     after = loaded.search(queries, 7)
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_allclose(before[0], after[0], atol=1e-5)
@@ -88,7 +97,7 @@ def test_reload_keeps_results_and_later_writes(backend):
                                vectors[[8, 260]], atol=1e-6)
     want = exact(vectors[5:], rows[5:], queries, 7)[0]
     np.testing.assert_array_equal(loaded.search(queries, 7)[1], want)  # writes seen before save
-    again = reload(loaded)
+    again = reload(loaded, rows[250:], rows[:5])
     np.testing.assert_array_equal(again.search(queries, 7)[1], want)
     assert len(again) == 295 and again.state()["count"] == 295
 
@@ -115,6 +124,8 @@ def test_faiss_hnsw_recall_with_tombstones_and_reload(tmp_path):
     config = VectorIndexConfig(kind="hnsw", compact_ratio=0.5)
     index = FaissIndex(32, config)
     index.add(rows, vectors)
+    names = index.save(tmp_path, "s1", rows)
+    assert "s1.graph.faiss" in names  # the graph is saved with the first segment
     index.delete(rows[::10])
     assert index.tombstones == 200  # below compact_ratio: kept as tombstones
     queries = unit_vectors(50, dim=32, seed=3)
@@ -125,6 +136,15 @@ def test_faiss_hnsw_recall_with_tombstones_and_reload(tmp_path):
     assert not np.isin(found, rows[::10]).any()
     recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, expected, strict=True)])
     assert recall > 0.9
-    names = index.save(tmp_path, "vectors.g1")
-    loaded = FaissIndex.load(tmp_path, names, 32, config, index.state())
+    deleted = set(rows[::10].tolist())
+    loaded = FaissIndex.load(tmp_path, names, 32, config, index.state(), deleted)
     np.testing.assert_array_equal(loaded.search(queries, 10)[1], found)
+    # vectors added after the graph was written are added to it at load
+    extra = unit_vectors(100, dim=32, seed=9)
+    loaded.add(np.arange(2000, 2100), extra)
+    names += loaded.save(tmp_path, "s2", np.arange(2000, 2100))
+    assert "s2.graph.faiss" not in names  # the graph still covers more than 3/4
+    again = FaissIndex.load(tmp_path, names, 32, config, loaded.state(), deleted)
+    assert len(again) == 1900
+    assert again.state()["graph"] == ["s1.graph.faiss", "s1.graph.rows.npy"]
+    np.testing.assert_array_equal(again.search(extra[:5], 1)[1].ravel(), np.arange(2000, 2005))

@@ -110,6 +110,19 @@ def test_missing_parts_are_404_with_the_flag_to_use(make_client):
     assert response.status_code == 404 and "--collection" in response.json()["detail"]
 
 
+def test_updates_follow_a_generation_committed_by_another_writer(client, sample_collection):
+    folder = sample_collection.folder
+    client.post("/search", json={"query": QUERY})  # the server has loaded generation 1
+    other = Collection.load(folder)  # another process updates the folder meanwhile
+    other.delete(["ds05"])
+    other.save()
+    response = client.delete("/documents/ds06")
+    assert response.status_code == 200, response.text
+    assert response.json()["generation"] == 3 and response.json()["documents"] == 38
+    reloaded = Collection.load(folder)
+    assert "ds05" not in reloaded and "ds06" not in reloaded  # neither write was lost
+
+
 def test_put_and_delete_documents_persist(client, sample_collection):
     folder = sample_collection.folder
     generation = sample_collection.generation

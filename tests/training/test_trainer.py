@@ -135,3 +135,59 @@ def test_checkpoints_are_verified(tmp_path):
     assert manifest["format"] == "neurank-checkpoint" and "torch" in manifest["versions"]
     with pytest.raises(CheckpointError, match="not a neurank checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_rebuilds_its_module_without_caller_knowledge(tmp_path):
+    from neurank.models.ncf import GMF
+    from neurank.training import load_module
+
+    model = GMF(num_users=5, num_items=7, factors=4)
+    users, items = torch.arange(5).repeat(4), torch.arange(20) % 7
+    labels = (users + items % 2 == 0).float()
+
+    def loss(model, batch):
+        u, i, y = batch
+        return torch.nn.functional.binary_cross_entropy_with_logits(model(u, i), y)
+
+    trainer = Trainer(model, config(epochs=2, patience=None), checkpoint_dir=tmp_path)
+    trainer.fit(lambda epoch: [(users, items, labels)], loss)
+    rebuilt = load_module(tmp_path / "last")
+    assert isinstance(rebuilt, GMF) and rebuilt.init_args == model.init_args
+    torch.testing.assert_close(rebuilt(users, items), model(users, items))
+    with pytest.raises(CheckpointError, match="does not record how to rebuild"):
+        save_checkpoint(tmp_path / "plain", kind="toy", tensors={"w": np.zeros(2)}, meta={})
+        load_module(tmp_path / "plain")
+
+
+def test_callbacks_see_every_epoch_and_can_stop_training():
+    from neurank.training import Callback
+
+    class StopAtTwo(Callback):
+        def __init__(self):
+            self.epochs = []
+
+        def on_epoch_end(self, trainer, epoch, record):
+            self.epochs.append(record["epoch"])
+            trainer.should_stop = epoch == 1
+
+    stopper = StopAtTwo()
+    trainer = Trainer(make_model(), config(epochs=6, patience=None), callbacks=[stopper])
+    result = trainer.fit(batches(), bce, validate=accuracy, steps_per_epoch=8)
+    assert stopper.epochs == [1, 2] and result.stopped_early and len(result.history) == 2
+
+
+def test_any_batch_shape_reaches_the_loss():
+    seen = []
+
+    def loss(model, batch):
+        seen.append((type(batch["pairs"]).__name__, len(batch["candidates"])))
+        x, y = batch["pairs"]
+        return bce(model, (x, y))
+
+    def dict_batches(epoch):
+        for start in range(0, 64, 32):
+            yield {"pairs": (X[start:start + 32], Y[start:start + 32]),
+                   "candidates": [[1, 2, 3]] * 32}
+
+    Trainer(make_model(), config(epochs=1, patience=None)).fit(dict_batches, loss)
+    assert seen == [("tuple", 32), ("tuple", 32)]

@@ -70,6 +70,21 @@ def index(
                   f"(generation {collection.generation})")
 
 
+@app.command()
+def optimize(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+) -> None:
+    """Merge a collection's segments into one and drop deleted documents for good."""
+    from neurank.index.collection import Collection
+
+    loaded = Collection.load(collection)
+    before = len(loaded.segments)
+    loaded.optimize()
+    console.print(f"[green]optimized[/] {collection}: {before} segment(s) -> "
+                  f"{len(loaded.segments)}, {len(loaded)} documents (generation "
+                  f"{loaded.generation})")
+
+
 def _pipeline(folder: Path):
     from neurank.index.collection import Collection
     from neurank.search.pipeline import SearchPipeline

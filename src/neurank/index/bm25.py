@@ -100,7 +100,8 @@ class BM25Index:
         postings = self.tf.tocsc()
         postings.sort_indices()
         n = max(self.num_docs, 1)
-        avgdl = float(self.doc_len[self.live].mean()) if self.num_docs else 1.0
+        # float64: a float32 mean depends on the order of the slots, which updates change
+        avgdl = float(self.doc_len[self.live].astype(np.float64).mean()) if self.num_docs else 1.0
         k1, b = self.config.k1, self.config.b
         tf = postings.data
         dl = self.doc_len[postings.indices]
@@ -125,30 +126,47 @@ class BM25Index:
             out[indices[start:end]] += self._idf[term] * self._weights[start:end]
         return out
 
-    def save(self, path: Path) -> None:
-        """Write matrix, lengths and vocabulary to one .npz (no pickled objects)."""
+    def save_rows(self, path: Path, rows: np.ndarray) -> None:
+        """Write the given slots' term frequencies, lengths and the terms they use to one .npz
+        (a segment; no pickled objects)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        sub = self.tf[rows].tocsr()
+        used, local = np.unique(sub.indices, return_inverse=True)
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
         with open(path, "wb") as handle:
-            np.savez(
-                handle,
-                indptr=self.tf.indptr,
-                indices=self.tf.indices,
-                data=self.tf.data,
-                shape=np.asarray(self.tf.shape, dtype=np.int64),
-                doc_len=self.doc_len,
-                live=self.live,
-                vocab=np.frombuffer(json.dumps(terms).encode("utf-8"), dtype=np.uint8),
-            )
+            np.savez(handle, rows=rows, indptr=sub.indptr, indices=local.astype(np.int64),
+                     data=sub.data, doc_len=self.doc_len[rows],
+                     vocab=np.frombuffer(json.dumps([terms[t] for t in used]).encode("utf-8"),
+                                         dtype=np.uint8))
 
     @classmethod
-    def load(cls, path: Path, config: AnalyzerConfig) -> BM25Index:
+    def load_segments(cls, paths: list[Path], config: AnalyzerConfig,
+                      deleted: set[int] | None = None) -> BM25Index:
+        """One index over the slots of every segment file written by `save_rows`, leaving out
+        the `deleted` ones."""
         index = cls(config)
-        with np.load(path, allow_pickle=False) as arrays:
-            shape = tuple(int(x) for x in arrays["shape"])
-            index.tf = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
-                                     shape=shape)
-            index.doc_len = arrays["doc_len"].copy()
-            index.live = arrays["live"].copy()
-            terms = json.loads(arrays["vocab"].tobytes().decode("utf-8"))
-        index.vocab = {term: i for i, term in enumerate(terms)}
+        parts = []
+        for path in paths:
+            with np.load(path, allow_pickle=False) as arrays:
+                terms = json.loads(arrays["vocab"].tobytes().decode("utf-8"))
+                to_global = np.asarray([index.vocab.setdefault(t, len(index.vocab))
+                                        for t in terms], dtype=np.int64)
+                rows = arrays["rows"].astype(np.int64)
+                coo_rows = np.repeat(rows, np.diff(arrays["indptr"]))
+                keep = np.ones(len(rows), dtype=bool)
+                if deleted:
+                    keep = ~np.isin(rows, np.fromiter(deleted, dtype=np.int64))
+                entries = keep[np.repeat(np.arange(len(rows)), np.diff(arrays["indptr"]))]
+                parts.append((coo_rows[entries], to_global[arrays["indices"]][entries],
+                              arrays["data"].astype(np.float32)[entries], rows[keep],
+                              arrays["doc_len"].astype(np.float32)[keep]))
+        num_slots = max((int(p[3].max()) + 1 for p in parts if len(p[3])), default=0)
+        index._grow(num_slots)
+        if parts:
+            coo_rows, coo_terms, data, rows, lengths = (np.concatenate(x) for x in zip(*parts,
+                                                                                        strict=True))
+            index.tf = sp.csr_matrix((data, (coo_rows, coo_terms)),
+                                     shape=(num_slots, len(index.vocab)), dtype=np.float32)
+            index.doc_len[rows] = lengths
+            index.live[rows] = True
         return index

@@ -1,8 +1,13 @@
-"""Collection: one folder holding documents (SQLite), BM25, vectors (FAISS) and a manifest.
+"""Collection: one folder holding documents (SQLite), BM25, vectors and a manifest.
 
-Every save writes a new generation of files (`docs.g7.sqlite`, `bm25.g7.npz`, ...), fsyncs
-them, and only then swaps `manifest.json` atomically. A run killed at any point leaves the
-previous manifest pointing at the previous, untouched files, so the collection stays loadable.
+Storage is segmented, as in Lucene. A commit writes only what changed: a new segment for the
+documents added since the last commit (`s7.docs.sqlite`, `s7.bm25.npz`, `s7.vectors.npz`)
+and, when documents were deleted, the list of deleted rows (`deletes.g7.npy`); segments are
+never modified after. Small segments are merged as they accumulate (at most
+`MAX_SEGMENTS`), and `optimize()` (`neurank optimize DIR`) merges everything into one
+segment without deleted rows. Every commit fsyncs its new files and then swaps
+`manifest.json` atomically; a run killed at any point leaves the previous manifest pointing
+at files that are still there, so the collection stays loadable.
 
 One writer at a time: the first change (or `build`) takes an exclusive lock on the folder and
 holds it through the commit; a second writer fails at once, naming the holder's PID, and a
@@ -38,7 +43,7 @@ from neurank.errors import CollectionError, DataError, NotFoundError
 from neurank.index.bm25 import BM25Index
 from neurank.index.filters import Filters
 from neurank.index.retrievers import BM25Retriever, DenseRetriever, Retriever
-from neurank.index.store import DocumentStore
+from neurank.index.store import DocumentStore, SegmentedStore
 from neurank.index.vectors import VectorIndex, create_vector_index, load_vector_index
 
 if TYPE_CHECKING:
@@ -46,16 +51,29 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 FORMAT = "neurank-collection"
-FORMAT_VERSION = 2
-_GENERATION_FILE = re.compile(r"^(docs|bm25|vectors)\.g(\d+)\.")
+FORMAT_VERSION = 3
+MAX_SEGMENTS = 10
+"""more segments than this after a commit: the smallest are merged into one"""
 _LIBRARIES = ("neurank", "faiss-cpu", "pymilvus", "bm25s", "PyStemmer", "sentence-transformers",
-              "torch", "numpy", "scipy")
-_OWN_FILES = re.compile(r"^(manifest\.json|\.lock|\..*\.tmp|(docs|bm25|vectors)\.g\d+\..*)$")
+              "onnxruntime", "torch", "numpy", "scipy")
+_OWN_FILES = re.compile(r"^(manifest\.json|\.lock|\..*\.tmp|[sm]\d+\..+|deletes\.g\d+\.npy)$")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a collection folder, checked for its checksum and format."""
+    return _read_manifest(folder, fmt=FORMAT, version=FORMAT_VERSION, what="collection",
+                          error=CollectionError,
+                          hint="; build one with `neurank index SOURCE --out DIR`")
 
 
 class _ModelInfo(BaseModel):
     name: str
     dim: int = Field(ge=1)
+
+
+class _Segment(BaseModel):
+    name: str = Field(pattern=r"^[sm]\d+$")
+    rows: int = Field(ge=0)
 
 
 class _Manifest(BaseModel):
@@ -64,17 +82,13 @@ class _Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
     generation: int = Field(ge=1)
     doc_count: int = Field(ge=0)
+    next_row: int = Field(ge=0)
     model: _ModelInfo
     config: CollectionConfig
+    segments: list[_Segment]
+    deletes: str | None = None
     files: dict[str, str]
-    vectors: dict[str, object] = Field(default_factory=dict)
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of a collection folder, checked for format."""
-    return _read_manifest(folder, fmt=FORMAT, version=FORMAT_VERSION, what="collection",
-                          error=CollectionError,
-                          hint="; build one with `neurank index SOURCE --out DIR`")
+    vectors: dict[str, Any] = Field(default_factory=dict)
 
 
 def _parse_manifest(folder: Path) -> _Manifest:
@@ -133,12 +147,14 @@ class Collection:
         self,
         folder: Path,
         config: CollectionConfig,
-        store: DocumentStore,
+        store: SegmentedStore,
         bm25: BM25Index,
         vectors: VectorIndex,
         *,
         generation: int,
-        committed: bool,
+        segments: list[_Segment],
+        files: dict[str, str],
+        next_row: int,
         encoder: Encoder | None = None,
     ) -> None:
         self.folder = folder
@@ -147,7 +163,12 @@ class Collection:
         self.bm25 = bm25
         self.vectors = vectors
         self.generation = generation
-        self._committed = committed
+        self.segments = segments
+        self._files = files
+        self._next_row = next_row
+        self._committed = True
+        self._deletes_changed = False
+        self._pending: tuple[str, DocumentStore] | None = None
         self._encoder = encoder
         self._lock: WriterLock | None = None
         rows, ids = store.ids_by_row()
@@ -163,7 +184,7 @@ class Collection:
         config: CollectionConfig | None = None,
         *,
         encoder: Encoder | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         show_progress: bool = True,
     ) -> Collection:
         """Index `documents` into `folder`; a collection already there stays until the swap."""
@@ -186,19 +207,14 @@ class Collection:
         lock = WriterLock(folder)
         try:
             generation = _previous_generation(folder) + 1
-            store_path = folder / f"docs.g{generation}.sqlite"
-            store_path.unlink(missing_ok=True)  # left by an earlier interrupted run
-            store = DocumentStore(store_path)
-            rows = store.insert(documents)
+            collection = cls(folder, config, SegmentedStore({}, set()), BM25Index(config.analyzer),
+                             create_vector_index(encoder.dim, config.vectors, folder),
+                             generation=generation, segments=[], files={}, next_row=0,
+                             encoder=encoder)
+            collection._lock, collection._committed = lock, False
             contents = [doc.content for doc in documents]
-            bm25 = BM25Index(config.analyzer)
-            bm25.add(rows, contents)
-            vectors = create_vector_index(encoder.dim, config.vectors, folder)
-            vectors.add(rows, encoder.encode(contents, batch_size=batch_size,
-                                             show_progress=show_progress))
-            collection = cls(folder, config, store, bm25, vectors, generation=generation,
-                             committed=False, encoder=encoder)
-            collection._lock = lock
+            collection._append(documents, encoder.encode(contents, batch_size=batch_size,
+                                                         show_progress=show_progress))
             collection.save()
         finally:
             lock.release()
@@ -210,7 +226,7 @@ class Collection:
         folder = Path(folder)
         manifest = _parse_manifest(folder)
         verify_files(folder, manifest.files, CollectionError)
-        config, generation, dim = manifest.config, manifest.generation, manifest.model.dim
+        config, dim = manifest.config, manifest.model.dim
         if encoder is not None and encoder.dim != dim:
             raise CollectionError(f"{folder} holds {dim}-d vectors from {config.model!r}; the "
                                   f"given encoder {encoder.name!r} makes {encoder.dim}-d vectors")
@@ -220,13 +236,23 @@ class Collection:
                 raise CollectionError(f"{folder}: the manifest does not list {name}")
             return folder / name
 
-        store = DocumentStore(listed(f"docs.g{generation}.sqlite"), read_only=True)
-        bm25 = BM25Index.load(listed(f"bm25.g{generation}.npz"), config.analyzer)
-        vector_files = [n for n in manifest.files if n.startswith(f"vectors.g{generation}.")]
-        vectors = load_vector_index(folder, vector_files, dim, config.vectors,
-                                    manifest.vectors)
-        collection = cls(folder, config, store, bm25, vectors, generation=generation,
-                         committed=True, encoder=encoder)
+        deleted: set[int] = set()
+        if manifest.deletes is not None:
+            deleted = set(np.load(listed(manifest.deletes), allow_pickle=False).tolist())
+        names = [segment.name for segment in manifest.segments]
+        stores = {name: DocumentStore(listed(f"{name}.docs.sqlite"), read_only=True)
+                  for name in names}
+        bm25 = BM25Index.load_segments([listed(f"{name}.bm25.npz") for name in names],
+                                       config.analyzer, deleted)
+        vector_files = [n for n in manifest.files
+                        if n.split(".", 1)[0] in names and ".vectors." in n]
+        vector_files += [listed(n).name for n in manifest.vectors.get("graph", [])]
+        vectors = load_vector_index(folder, vector_files, dim, config.vectors, manifest.vectors,
+                                    deleted)
+        collection = cls(folder, config, SegmentedStore(stores, deleted), bm25, vectors,
+                         generation=manifest.generation, segments=list(manifest.segments),
+                         files=dict(manifest.files), next_row=manifest.next_row,
+                         encoder=encoder)
         counts = {"manifest": manifest.doc_count, "store": len(collection._row_of),
                   "bm25": bm25.num_docs, "vectors": len(vectors)}
         if len(set(counts.values())) != 1:
@@ -311,26 +337,41 @@ class Collection:
         return mask
 
     # ---------------------------------------------------------------- updating
-    def _writable_store(self) -> None:
-        """Take the writer lock; mutations go to the next generation's copy of the store."""
-        if self._committed:
-            lock = WriterLock(self.folder)
-            try:
-                current = self.committed_generation()
-                if current != self.generation:
-                    raise CollectionError(
-                        f"{self.folder} was committed to generation {current} by another "
-                        f"writer after this process loaded generation {self.generation}; "
-                        "reload it before changing it")
-                next_path = self.folder / f"docs.g{self.generation + 1}.sqlite"
-                next_path.unlink(missing_ok=True)
-                self.store = self.store.copy_to(next_path)
-            except BaseException:
-                lock.release()
-                raise
-            self._lock = lock
-            self.generation += 1
-            self._committed = False
+    def _begin_write(self) -> None:
+        """Take the writer lock before the first change after a commit."""
+        if not self._committed:
+            return
+        lock = WriterLock(self.folder)
+        try:
+            current = self.committed_generation()
+            if current != self.generation:
+                raise CollectionError(
+                    f"{self.folder} was committed to generation {current} by another "
+                    f"writer after this process loaded generation {self.generation}; "
+                    "reload it before changing it")
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        self.generation += 1
+        self._committed = False
+
+    def _append(self, documents: list[Document], vectors: np.ndarray) -> None:
+        """Put documents and their vectors into the pending segment under new row ids."""
+        if self._pending is None:
+            name = f"s{self.generation}"
+            path = self.folder / f"{name}.docs.sqlite"
+            path.unlink(missing_ok=True)  # left by an earlier interrupted run
+            self._pending = (name, DocumentStore(path))
+        name, pending = self._pending
+        rows = np.arange(self._next_row, self._next_row + len(documents), dtype=np.int64)
+        pending.insert(documents, rows)
+        self.store.add_segment(name, pending, rows)
+        self._next_row += len(documents)
+        self.bm25.add(rows, [doc.content for doc in documents])
+        self.vectors.add(rows, vectors)
+        self._row_of.update(zip([d.id for d in documents], rows.tolist(), strict=True))
+        self._id_of.update(zip(rows.tolist(), [d.id for d in documents], strict=True))
 
     def add(self, documents: Iterable[Document], *, show_progress: bool = False) -> None:
         """Add new documents; an id already present is an error (see `upsert`)."""
@@ -346,14 +387,10 @@ class Collection:
         empty = [doc.id for doc in documents if not doc.content.strip()]
         if empty:
             raise DataError(f"documents with no title and no text: {empty[:5]}", field="text")
-        contents = [doc.content for doc in documents]
-        vectors = self.encoder.encode(contents, show_progress=show_progress)
-        self._writable_store()
-        rows = self.store.insert(documents)
-        self.bm25.add(rows, contents)
-        self.vectors.add(rows, vectors)
-        self._row_of.update(zip(ids, rows.tolist(), strict=True))
-        self._id_of.update(zip(rows.tolist(), ids, strict=True))
+        vectors = self.encoder.encode([doc.content for doc in documents],
+                                      show_progress=show_progress)
+        self._begin_write()
+        self._append(documents, vectors)
 
     def delete(self, doc_ids: Iterable[str]) -> None:
         """Delete documents by id; unknown ids are an error and nothing is deleted."""
@@ -363,11 +400,16 @@ class Collection:
             raise NotFoundError(f"no documents with ids {missing[:5]} in {self.folder}")
         if not doc_ids:
             return
-        self._writable_store()
+        self._begin_write()
         rows = np.asarray([self._row_of.pop(i) for i in doc_ids], dtype=np.int64)
+        pending = self._pending[0] if self._pending is not None else None
         for row in rows.tolist():
             del self._id_of[row]
-        self.store.delete(rows)
+            if self.store.segment_of(row) == pending:
+                self._pending[1].delete(np.asarray([row]))  # type: ignore[index]
+            else:
+                self.store.deleted.add(row)
+                self._deletes_changed = True
         self.bm25.delete(rows)
         self.vectors.delete(rows)
 
@@ -377,28 +419,105 @@ class Collection:
         self.delete([doc.id for doc in documents if doc.id in self._row_of])
         self.add(documents, show_progress=show_progress)
 
+    def optimize(self) -> None:
+        """Merge every segment into one without deleted rows (and rewrite the HNSW graph)."""
+        self._begin_write()
+        self.save(merge_all=True)
+
     # ---------------------------------------------------------------- saving
-    def save(self) -> None:
-        """Persist pending changes as a new generation, swap the manifest, release the lock."""
+    def _live_rows(self, name: str) -> np.ndarray:
+        rows, _ = self.store.segments[name].ids_by_row()
+        return rows[[row not in self.store.deleted for row in rows.tolist()]] if len(rows) else rows
+
+    def _write_segment(self, name: str, rows: np.ndarray) -> list[str]:
+        """BM25 and vectors of `rows` for segment `name` (its documents are already written)."""
+        self.bm25.save_rows(self.folder / f"{name}.bm25.npz", rows)
+        return [f"{name}.docs.sqlite", f"{name}.bm25.npz",
+                *self.vectors.save(self.folder, name, rows)]
+
+    def _merge(self, names: list[str]) -> list[str]:
+        """Copy the live documents of segments `names` into one new segment."""
+        merged = f"m{self.generation}"
+        path = self.folder / f"{merged}.docs.sqlite"
+        path.unlink(missing_ok=True)
+        store = DocumentStore(path)
+        rows = np.concatenate([self._live_rows(name) for name in names])
+        rows.sort()
+        for start in range(0, len(rows), 5_000):
+            chunk = rows[start:start + 5_000]
+            docs = self.store.fetch(chunk)
+            store.insert([docs[int(r)] for r in chunk], chunk)
+        store.commit()
+        for name in names:
+            self.store.drop_segment(name)
+        self.store.add_segment(merged, store, rows)
+        self.segments = [s for s in self.segments if s.name not in names]
+        self.segments.append(_Segment(name=merged, rows=len(rows)))
+        self._deletes_changed = True
+        return self._write_segment(merged, rows)
+
+    def save(self, *, merge_all: bool = False) -> None:
+        """Commit pending changes: write what changed, swap the manifest, release the lock."""
         if self._committed:
             return
         if self._lock is None:
             raise CollectionError(f"{self.folder}: uncommitted changes without the writer lock")
         try:
-            gen = self.generation
-            self.store.commit()
-            names = [self.store.path.name, f"bm25.g{gen}.npz"]
-            self.bm25.save(self.folder / names[1])
-            names += self.vectors.save(self.folder, f"vectors.g{gen}")
-            for name in names:
+            written: list[str] = []
+            if self._pending is not None:
+                name, pending = self._pending
+                pending.commit()
+                rows, _ = pending.ids_by_row()
+                if len(rows):
+                    self.segments.append(_Segment(name=name, rows=len(rows)))
+                    written += self._write_segment(name, rows)
+                else:
+                    self.store.drop_segment(name)
+                self._pending = None
+            else:
+                written += self.vectors.save(self.folder, f"s{self.generation}",
+                                             np.zeros(0, dtype=np.int64))
+            if merge_all and (len(self.segments) > 1 or self.store.deleted):
+                written += self._merge([s.name for s in self.segments])
+            elif len(self.segments) > MAX_SEGMENTS:
+                smallest = sorted(self.segments, key=lambda s: s.rows)
+                written += self._merge([s.name for s in smallest[:len(self.segments)
+                                                                  - MAX_SEGMENTS + 2]])
+            if merge_all:
+                written += self.vectors.save_graph(self.folder, f"m{self.generation}")
+            deletes = self._deletes_file(written)
+            keep = [f"{s.name}.{part}" for s in self.segments for part in ("docs.sqlite",
+                                                                           "bm25.npz")]
+            keep += [n for n in [*self._files, *written] if ".vectors." in n
+                     and n.split(".", 1)[0] in {s.name for s in self.segments}]
+            keep += list(self.vectors.state().get("graph", []))
+            keep += [deletes] if deletes else []
+            fresh = set(written) | ({deletes} if deletes else set())
+            for name in fresh:
                 fsync_file(self.folder / name)
-            self._write_manifest({name: sha256_file(self.folder / name) for name in names})
+            self._files = {name: self._files[name] if name in self._files and name not in fresh
+                           else sha256_file(self.folder / name) for name in dict.fromkeys(keep)}
+            self._write_manifest(self._files, deletes)
             self._committed = True
-            self._remove_stale_files(set(names))
+            self._deletes_changed = False
+            self._remove_stale_files(set(self._files))
         finally:
             if self._committed:
                 self._lock.release()
                 self._lock = None
+
+    def _deletes_file(self, written: list[str]) -> str | None:
+        """The deleted-rows file of this commit: rewritten only when deletes changed."""
+        current = next((n for n in self._files if n.startswith("deletes.")), None)
+        if not self.store.deleted:
+            return None
+        if not self._deletes_changed and current is not None:
+            return current
+        name = f"deletes.g{self.generation}.npy"
+        with open(self.folder / name, "wb") as handle:
+            np.save(handle, np.asarray(sorted(self.store.deleted), dtype=np.int64))
+        written.append(name)
+        return name
 
     def update_config(self, config: CollectionConfig) -> None:
         """Store new search settings (fusion, boosts) without touching the indexes."""
@@ -414,18 +533,21 @@ class Collection:
                 raise CollectionError(f"{self.folder} was committed to generation "
                                       f"{manifest.generation} by another writer; reload it")
             self.config = config
-            self._write_manifest(manifest.files)
+            self._write_manifest(manifest.files, manifest.deletes)
         finally:
             lock.release()
 
-    def _write_manifest(self, files: dict[str, str]) -> None:
+    def _write_manifest(self, files: dict[str, str], deletes: str | None) -> None:
         write_manifest(self.folder, {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "generation": self.generation,
             "doc_count": len(self._row_of),
+            "next_row": self._next_row,
             "model": {"name": self.config.model, "dim": self.vectors.dim, "normalized": True},
             "config": self.config.model_dump(mode="json"),
+            "segments": [s.model_dump() for s in self.segments],
+            "deletes": deletes,
             "files": files,
             "vectors": self.vectors.state(),
             "versions": library_versions(*_LIBRARIES),
@@ -434,7 +556,7 @@ class Collection:
 
     def _remove_stale_files(self, keep: set[str]) -> None:
         for path in self.folder.iterdir():
-            stale_generation = _GENERATION_FILE.match(path.name) and path.name not in keep
-            stale_temp = path.name.startswith(".") and path.name.endswith(".tmp")
-            if stale_generation or stale_temp:
+            if path.name in keep or path.name in (MANIFEST, ".lock"):
+                continue
+            if _OWN_FILES.match(path.name):
                 path.unlink(missing_ok=True)

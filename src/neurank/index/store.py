@@ -1,4 +1,8 @@
-"""SQLite document store: ids, fields and JSON metadata, keyed by a never-reused row id."""
+"""SQLite document stores: ids, fields and JSON metadata, keyed by a never-reused row id.
+
+A collection's documents live in segments, one SQLite file each, written once and then only
+read; `SegmentedStore` answers for all of them and hides rows deleted since.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from neurank.index.filters import Filters, filters_to_sql
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
-    row INTEGER PRIMARY KEY AUTOINCREMENT,
+    row INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     text TEXT NOT NULL,
@@ -24,7 +28,7 @@ CREATE TABLE IF NOT EXISTS docs (
 
 
 class DocumentStore:
-    """Documents of one collection generation, in one SQLite file."""
+    """Documents of one segment, in one SQLite file."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
@@ -36,25 +40,14 @@ class DocumentStore:
     def close(self) -> None:
         self._db.close()
 
-    def copy_to(self, path: Path) -> DocumentStore:
-        """A writable copy in `path` (SQLite's online backup, consistent while open)."""
-        target = sqlite3.connect(path)
-        with target:
-            self._db.backup(target)
-        target.close()
-        return DocumentStore(path)
-
-    def insert(self, documents: Iterable[Document]) -> np.ndarray:
-        """Insert new documents; returns their row ids in order."""
-        rows = []
+    def insert(self, documents: Iterable[Document], rows: np.ndarray) -> None:
+        """Insert new documents under the given row ids."""
         with self._db:
-            for doc in documents:
-                cursor = self._db.execute(
-                    "INSERT INTO docs (id, title, text, metadata) VALUES (?, ?, ?, ?)",
-                    (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False)),
-                )
-                rows.append(cursor.lastrowid)
-        return np.asarray(rows, dtype=np.int64)
+            self._db.executemany(
+                "INSERT INTO docs (row, id, title, text, metadata) VALUES (?, ?, ?, ?, ?)",
+                [(int(row), doc.id, doc.title, doc.text,
+                  json.dumps(doc.metadata, ensure_ascii=False))
+                 for row, doc in zip(rows.tolist(), documents, strict=True)])
 
     def delete(self, rows: np.ndarray) -> None:
         with self._db:
@@ -86,3 +79,58 @@ class DocumentStore:
         where, params = filters_to_sql(filters)
         rows = self._db.execute(f"SELECT row FROM docs WHERE {where}", params).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+
+class SegmentedStore:
+    """Every segment's documents as one store; rows in `deleted` are never returned."""
+
+    def __init__(self, segments: dict[str, DocumentStore], deleted: set[int]) -> None:
+        self.segments = segments
+        self.deleted = deleted
+        self._segment_of: dict[int, str] = {}
+        for name, store in segments.items():
+            rows, _ = store.ids_by_row()
+            self._segment_of.update(dict.fromkeys(rows.tolist(), name))
+
+    def add_segment(self, name: str, store: DocumentStore, rows: np.ndarray) -> None:
+        self.segments[name] = store
+        self._segment_of.update(dict.fromkeys(rows.tolist(), name))
+
+    def drop_segment(self, name: str) -> None:
+        store = self.segments.pop(name)
+        rows, _ = store.ids_by_row()
+        for row in rows.tolist():
+            self._segment_of.pop(row, None)
+            self.deleted.discard(row)
+        store.close()
+
+    def segment_of(self, row: int) -> str:
+        return self._segment_of[row]
+
+    def close(self) -> None:
+        for store in self.segments.values():
+            store.close()
+
+    def ids_by_row(self) -> tuple[np.ndarray, list[str]]:
+        """(row ids, document ids) of every live document, in row order."""
+        pairs = [(row, doc_id) for store in self.segments.values()
+                 for row, doc_id in zip(*store.ids_by_row(), strict=True)
+                 if row not in self.deleted]
+        pairs.sort()
+        return np.asarray([p[0] for p in pairs], dtype=np.int64), [p[1] for p in pairs]
+
+    def fetch(self, rows: Iterable[int]) -> dict[int, Document]:
+        by_segment: dict[str, list[int]] = {}
+        for row in rows:
+            by_segment.setdefault(self._segment_of[int(row)], []).append(int(row))
+        found: dict[int, Document] = {}
+        for name, wanted in by_segment.items():
+            found.update(self.segments[name].fetch(wanted))
+        return found
+
+    def filter_rows(self, filters: Filters) -> np.ndarray:
+        rows = [store.filter_rows(filters) for store in self.segments.values()]
+        found = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        if self.deleted:
+            found = found[~np.isin(found, np.fromiter(self.deleted, dtype=np.int64))]
+        return np.sort(found)

@@ -7,6 +7,8 @@ import itertools
 import torch
 from torch import nn
 
+from neurank.models.registry import register_module
+
 
 def _embedding(count: int, dim: int) -> nn.Embedding:
     layer = nn.Embedding(count, dim)
@@ -14,11 +16,13 @@ def _embedding(count: int, dim: int) -> nn.Embedding:
     return layer
 
 
+@register_module
 class GMF(nn.Module):
     """Generalized matrix factorisation: a learned weighting of the user*item product."""
 
     def __init__(self, num_users: int, num_items: int, factors: int = 32) -> None:
         super().__init__()
+        self.init_args = {"num_users": num_users, "num_items": num_items, "factors": factors}
         self.user = _embedding(num_users, factors)
         self.item = _embedding(num_items, factors)
         self.predict = nn.Linear(factors, 1)
@@ -30,12 +34,15 @@ class GMF(nn.Module):
         return self.predict(self.features(users, items)).squeeze(-1)
 
 
+@register_module
 class MLP(nn.Module):
     """An MLP tower over concatenated user and item embeddings."""
 
     def __init__(self, num_users: int, num_items: int, layers: tuple[int, ...] = (64, 32, 16, 8),
                  dropout: float = 0.0) -> None:
         super().__init__()
+        self.init_args = {"num_users": num_users, "num_items": num_items,
+                          "layers": list(layers), "dropout": dropout}
         self.user = _embedding(num_users, layers[0] // 2)
         self.item = _embedding(num_items, layers[0] // 2)
         blocks: list[nn.Module] = []
@@ -53,12 +60,15 @@ class MLP(nn.Module):
         return self.predict(self.features(users, items)).squeeze(-1)
 
 
+@register_module
 class NeuMF(nn.Module):
     """GMF and MLP branches with separate embeddings, fused by one output layer."""
 
     def __init__(self, num_users: int, num_items: int, factors: int = 32,
                  layers: tuple[int, ...] = (64, 32, 16, 8), dropout: float = 0.0) -> None:
         super().__init__()
+        self.init_args = {"num_users": num_users, "num_items": num_items, "factors": factors,
+                          "layers": list(layers), "dropout": dropout}
         self.gmf = GMF(num_users, num_items, factors)
         self.mlp = MLP(num_users, num_items, layers, dropout)
         self.predict = nn.Linear(factors + layers[-1], 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,7 @@ from neurank.errors import NeurankError, NotFoundError
 from neurank.training.checkpoint import save_checkpoint
 
 _USER_CHUNK = 256
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 @dataclass
@@ -53,14 +54,14 @@ def top_k_rows(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
     return out
 
 
-class Recommender(ABC):
-    """Base class; see the module docstring."""
+class Recommender(ABC, Generic[ConfigT]):
+    """Base class, generic over its config; see the module docstring."""
 
     family: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
 
-    def __init__(self, config: BaseModel | None = None) -> None:
-        self.config = config if config is not None else self.Config()
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self.config: ConfigT = config if config is not None else self.Config()  # type: ignore[assignment]
         self.user_ids: list[str] = []
         self.item_ids: list[str] = []
         self.seen = sp.csr_matrix((0, 0), dtype=np.float32)
@@ -211,7 +212,7 @@ class Recommender(ABC):
     @classmethod
     def from_checkpoint(cls, meta: dict[str, Any], ids: dict[str, list[str]],
                         arrays: dict[str, np.ndarray]) -> Recommender:
-        model = cls(cls.Config.model_validate(meta["config"]))
+        model = cls(cls.Config.model_validate(meta["config"]))  # type: ignore[arg-type]
         model.user_ids, model.item_ids = ids["users"], ids["items"]
         model.popularity = arrays["popularity"]
         n_users, n_items = len(model.user_ids), len(model.item_ids)

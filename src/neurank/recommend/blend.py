@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.eval.protocols import sampled_candidates, sampled_metrics_from_scores
 from neurank.recommend.base import Recommender
+from neurank.recommend.registry import MODELS, register
 
 
 class Component(BaseModel):
@@ -74,14 +75,13 @@ def choose_weights(models: list[Recommender], validation: HeldOut) -> tuple[tupl
     return best, best_score
 
 
-class Blend(Recommender):
+@register
+class Blend(Recommender[BlendConfig]):
     family = "blend"
     Config = BlendConfig
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        from neurank.recommend import MODELS
-
-        components: list[Component] = self.config.components  # type: ignore[attr-defined]
+        components: list[Component] = self.config.components
         if not components:
             raise ValueError("a blend needs components (choose them with select_model)")
         self.models = []
@@ -91,13 +91,13 @@ class Blend(Recommender):
                 train, validation, show_progress=show_progress))
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        weights = [c.weight for c in self.config.components]  # type: ignore[attr-defined]
+        weights = [c.weight for c in self.config.components]
         return sum(w * _zscore(m.score_users(users)) for w, m in zip(weights, self.models,
                                                                     strict=True)
                    if w > 0).astype(np.float32)
 
     def item_vectors(self) -> np.ndarray | sp.spmatrix:
-        weights = [c.weight for c in self.config.components]  # type: ignore[attr-defined]
+        weights = [c.weight for c in self.config.components]
         return self.models[int(np.argmax(weights))].item_vectors()
 
     def _arrays(self) -> dict[str, Any]:
@@ -105,10 +105,8 @@ class Blend(Recommender):
                 for name, value in model._arrays().items()}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        from neurank.recommend import MODELS
-
         self.models = []
-        for i, component in enumerate(self.config.components):  # type: ignore[attr-defined]
+        for i, component in enumerate(self.config.components):
             cls = MODELS[component.family]
             model = cls(cls.Config.model_validate(component.config))
             model.user_ids, model.item_ids = self.user_ids, self.item_ids

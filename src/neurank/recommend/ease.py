@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.base import Recommender
+from neurank.recommend.registry import register
 
 
 class EASEConfig(BaseModel):
@@ -22,12 +23,13 @@ class EASEConfig(BaseModel):
     l2: float = Field(500.0, gt=0.0, description="lambda, the L2 penalty")
 
 
-class EASE(Recommender):
+@register
+class EASE(Recommender[EASEConfig]):
     family = "ease"
     Config = EASEConfig
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        lam = self.config.l2  # type: ignore[attr-defined]
+        lam = self.config.l2
         x = self.seen.astype(np.float64)
         n_users, n_items = x.shape
         if n_items <= n_users:
@@ -51,7 +53,7 @@ class EASE(Recommender):
         xu = self.seen[users]
         if self.weights is not None:
             return np.asarray(xu @ self.weights, dtype=np.float32)
-        lam = self.config.l2  # type: ignore[attr-defined]
+        lam = self.config.l2
         # X_u P = (X_u - (X_u X') K^-1 X) / lambda ;  scores = X_u - X_u P / diag(P)
         xu_dense = xu.toarray()
         xux = (xu @ self.seen.T).toarray()

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from neurank.data.interactions import HeldOut, Interactions
-from neurank.recommend.base import Recommender
+from neurank.recommend.base import ConfigT, Recommender
+from neurank.recommend.registry import register
 
 
 class ALSConfig(BaseModel):
@@ -32,7 +33,7 @@ class BPRConfig(BaseModel):
     seed: int = 0
 
 
-class _Factorization(Recommender):
+class _Factorization(Recommender[ConfigT]):
     """Scores are user_factors @ item_factors.T."""
 
     def _engine(self) -> Any:
@@ -60,23 +61,25 @@ class _Factorization(Recommender):
         self.user_factors, self.item_factors = arrays["user_factors"], arrays["item_factors"]
 
 
-class ALS(_Factorization):
+@register
+class ALS(_Factorization[ALSConfig]):
     family = "als"
     Config = ALSConfig
 
     def _engine(self) -> Any:
-        c: ALSConfig = self.config  # type: ignore[assignment]
+        c = self.config
         return AlternatingLeastSquares(factors=c.factors, regularization=c.regularization,
                                        alpha=c.alpha, iterations=c.iterations,
                                        random_state=c.seed)
 
 
-class BPR(_Factorization):
+@register
+class BPR(_Factorization[BPRConfig]):
     family = "bpr"
     Config = BPRConfig
 
     def _engine(self) -> Any:
-        c: BPRConfig = self.config  # type: ignore[assignment]
+        c = self.config
         return BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
                                            regularization=c.regularization,
                                            iterations=c.iterations, random_state=c.seed)

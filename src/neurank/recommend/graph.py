@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.knn import SimilarityRecommender, keep_top
+from neurank.recommend.registry import register
 
 
 class RP3Config(BaseModel):
@@ -24,12 +25,13 @@ def _row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.diags(1.0 / np.maximum(sums, 1e-12)) @ matrix
 
 
-class RP3Beta(SimilarityRecommender):
+@register
+class RP3Beta(SimilarityRecommender[RP3Config]):
     family = "rp3beta"
     Config = RP3Config
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        c: RP3Config = self.config  # type: ignore[assignment]
+        c = self.config
         x = self.seen.astype(np.float64).tocsr()
         user_to_item = _row_normalize(x).tocsr()
         item_to_user = _row_normalize(x.T.tocsr()).tocsr()

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurank.data.interactions import HeldOut, Interactions
-from neurank.recommend.base import Recommender
+from neurank.recommend.base import ConfigT, Recommender
+from neurank.recommend.registry import register
 
 
 class KNNConfig(BaseModel):
@@ -35,7 +36,7 @@ def keep_top(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
                          shape=similarity.shape, dtype=np.float32)
 
 
-class SimilarityRecommender(Recommender):
+class SimilarityRecommender(Recommender[ConfigT]):
     """Scores are seen-item rows times an item x item matrix `similarity` (S[i, j]: i -> j)."""
 
     similarity: sp.csr_matrix
@@ -57,12 +58,13 @@ class SimilarityRecommender(Recommender):
                                         shape=(n, n))
 
 
-class ItemKNN(SimilarityRecommender):
+@register
+class ItemKNN(SimilarityRecommender[KNNConfig]):
     family = "itemknn"
     Config = KNNConfig
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        cfg: KNNConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         x = self.seen.tocsc()
         counts = np.asarray(x.sum(axis=0)).ravel()
         co = (x.T @ x).tocsr().astype(np.float32)

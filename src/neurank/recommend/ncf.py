@@ -14,6 +14,7 @@ from neurank.data.interactions import HeldOut, Interactions, sample_negatives
 from neurank.eval.protocols import sampled_metrics
 from neurank.models.ncf import GMF, MLP, NeuMF
 from neurank.recommend.base import Recommender
+from neurank.recommend.registry import register
 from neurank.training.trainer import Trainer
 
 
@@ -52,14 +53,14 @@ def _bce(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tenso
     return torch.nn.functional.binary_cross_entropy_with_logits(model(users, items), labels)
 
 
-class NCFRecommender(Recommender):
+class NCFRecommender(Recommender[NCFConfig]):
     """Shared fit/score logic; subclasses name the module."""
 
     Config = NCFConfig
     module_class: ClassVar[type[torch.nn.Module]]
 
     def _build(self) -> torch.nn.Module:
-        c: NCFConfig = self.config  # type: ignore[assignment]
+        c = self.config
         n_users, n_items = len(self.user_ids), len(self.item_ids)
         if self.module_class is GMF:
             return GMF(n_users, n_items, c.factors)
@@ -84,7 +85,7 @@ class NCFRecommender(Recommender):
 
     def _train(self, module: torch.nn.Module, train: Interactions, validation: HeldOut | None,
                trainer_config: TrainerConfig) -> torch.nn.Module:
-        c: NCFConfig = self.config  # type: ignore[assignment]
+        c = self.config
         pairs = self.seen.tocoo()
         users, items = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
         steps = -(-len(users) * (1 + c.negatives) // trainer_config.batch_size)
@@ -102,7 +103,7 @@ class NCFRecommender(Recommender):
         return trainer.model.cpu().eval()
 
     def _fit(self, train: Interactions, validation: HeldOut | None, show_progress: bool) -> None:
-        c: NCFConfig = self.config  # type: ignore[assignment]
+        c = self.config
         trainer_config = c.trainer.model_copy(update={"show_progress": show_progress})
         torch.manual_seed(trainer_config.seed)
         module = self._build()
@@ -144,16 +145,19 @@ class NCFRecommender(Recommender):
         self.module.eval()
 
 
+@register
 class GMFRecommender(NCFRecommender):
     family = "gmf"
     module_class = GMF
 
 
+@register
 class MLPRecommender(NCFRecommender):
     family = "mlp"
     module_class = MLP
 
 
+@register
 class NeuMFRecommender(NCFRecommender):
     family = "neumf"
     module_class = NeuMF

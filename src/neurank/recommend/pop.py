@@ -9,13 +9,15 @@ from pydantic import BaseModel, ConfigDict
 
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.base import Recommender
+from neurank.recommend.registry import register
 
 
 class PopConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ItemPop(Recommender):
+@register
+class ItemPop(Recommender[PopConfig]):
     family = "pop"
     Config = PopConfig
 

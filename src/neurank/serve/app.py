@@ -194,6 +194,7 @@ class Service:
         """Apply `change(collection)` and save a new generation; on failure, nothing changes."""
         pipeline = self.resources.pipeline()
         with self.resources.collection_lock.write():
+            self.resources.follow_other_writers()
             collection = pipeline.collection
             try:
                 counts = change(collection)

@@ -96,6 +96,22 @@ class Resources:
                     self._pipeline = pipeline
         return self._pipeline
 
+    def follow_other_writers(self) -> bool:
+        """Reload the collection if another process committed a newer generation; True if so.
+
+        Call it holding `collection_lock` for writing."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return False
+        collection = pipeline.collection
+        if collection.committed_generation() == collection.generation:
+            return False
+        from neurank.index.collection import Collection
+
+        collection.close()
+        pipeline.collection = Collection.load(collection.folder, encoder=collection.encoder)
+        return True
+
     def recommender(self) -> Recommender:
         """The recommender, loaded (and verified) on first use."""
         if self._recommender is None:

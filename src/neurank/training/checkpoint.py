@@ -175,3 +175,19 @@ def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoin
     meta = {k: v for k, v in manifest.items() if k not in ("optimizer",)}
     return Checkpoint(kind=manifest["kind"], tensors=tensors, meta=meta, ids=ids,
                       optimizer=optimizer)
+
+
+def load_module(folder: str | Path) -> torch.nn.Module:
+    """A trained module rebuilt from its checkpoint alone (the saved spec names class and args)."""
+    from neurank.models.registry import build_module
+
+    checkpoint = load_checkpoint(folder)
+    spec = checkpoint.meta.get("module")
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{folder} does not record how to rebuild its module")
+    try:
+        module = build_module(spec)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder}: cannot rebuild the module: {exc}") from exc
+    module.load_state_dict(checkpoint.tensors)
+    return module.eval()

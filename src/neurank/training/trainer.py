@@ -1,9 +1,12 @@
 """Trainer: the one training loop for every torch model in neurank.
 
-The caller supplies batches per epoch, a loss function and (optionally) a validation function;
-the Trainer owns the optimiser (AdamW with per-module learning rates), schedule, gradient
-clipping and accumulation, AMP on CUDA, early stopping, checkpoints (best/ and last/), resume,
-progress bars, a metrics history and optional TensorBoard logging.
+The caller supplies batches per epoch (any shape: tensors, tuples, dicts, lists of candidate
+lists), a loss function and (optionally) a validation function; the Trainer owns the
+optimiser (AdamW with per-module learning rates), schedule, gradient clipping and
+accumulation, AMP on CUDA and data-parallel training under `torchrun` (see
+`training/distributed.py`). The jobs around the loop are callbacks (`training/callbacks.py`):
+early stopping with best-weight restore, checkpoints (best/ and last/, resumable), the epoch
+log and TensorBoard; the config turns the usual ones on, and `callbacks=` adds more.
 """
 
 from __future__ import annotations
@@ -23,15 +26,35 @@ from tqdm.auto import tqdm
 from neurank.config import TrainerConfig
 from neurank.devices import select_device
 from neurank.errors import NeurankError
+from neurank.models.registry import module_spec
+from neurank.training.callbacks import (
+    Callback,
+    Checkpointing,
+    EarlyStopping,
+    ProgressLog,
+    TensorBoardLog,
+)
 from neurank.training.checkpoint import load_checkpoint, save_checkpoint
+from neurank.training.distributed import DistributedContext
 from neurank.training.schedules import make_scheduler
 
-Batch = tuple[torch.Tensor, ...]
+Batch = Any
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 ValidateFn = Callable[[torch.nn.Module], dict[str, float]]
 MetaFn = Callable[[], dict[str, Any]]
 # settings that may change between a run and its resumption
 _RUNTIME_FIELDS = {"max_time_s", "show_progress", "tensorboard_dir", "device", "amp"}
+
+
+def move_to(batch: Batch, device: torch.device) -> Batch:
+    """`batch` with every tensor inside it (tuples, lists, dicts, nested) on `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(move_to(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: move_to(value, device) for key, value in batch.items()}
+    return batch
 
 
 def seed_everything(seed: int) -> None:
@@ -79,10 +102,17 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         checkpoint_meta: MetaFn | None = None,
         checkpoint_ids: dict[str, list[str]] | None = None,
+        callbacks: list[Callback] | None = None,
     ) -> None:
         self.config = config or TrainerConfig()
-        self.device = torch.device(select_device(self.config.device))
+        self.dist = DistributedContext.from_environment()
+        self.device = torch.device(self.dist.device(select_device(self.config.device)))
         self.model = model.to(self.device)
+        self.trained_model: torch.nn.Module = self.model
+        if self.dist.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.trained_model = torch.nn.parallel.DistributedDataParallel(self.model,
+                                                                           device_ids=ids)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.checkpoint_meta = checkpoint_meta or dict
         self.checkpoint_ids = checkpoint_ids
@@ -91,35 +121,39 @@ class Trainer:
                                            weight_decay=self.config.weight_decay)
         self.scheduler: Any = None
         self.result = TrainResult()
+        self.should_stop = False
+        self.improved = False
         self._start_epoch = 0
-        self._best_state: dict[str, torch.Tensor] | None = None
-        self._stale = 0
+        self.callbacks = self._default_callbacks() + list(callbacks or [])
         use_amp = self.config.amp and self.device.type == "cuda"
         self._amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported()
                            else torch.float16 if use_amp else None)
         self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
 
-    def _improved(self, value: float) -> bool:
-        best = self.result.best_metric
-        if best is None or math.isnan(best):
-            return not math.isnan(value)
-        return value > best if self.config.monitor_mode == "max" else value < best
-
-    def _to_device(self, batch: Batch) -> Batch:
-        return tuple(t.to(self.device, non_blocking=True) for t in batch)
+    def _default_callbacks(self) -> list[Callback]:
+        cfg = self.config
+        out: list[Callback] = [EarlyStopping(cfg.monitor, cfg.monitor_mode, cfg.patience)]
+        if self.checkpoint_dir is not None:
+            out.append(Checkpointing(self.checkpoint_dir))
+        if cfg.show_progress:
+            out.append(ProgressLog())
+        if cfg.tensorboard_dir:
+            out.append(TensorBoardLog(cfg.tensorboard_dir))
+        return out
 
     def _train_epoch(self, epoch: int, batches: Iterable[Batch], loss_fn: LossFn,
-                     steps: int | None, writer: Any) -> float:
+                     steps: int | None) -> float:
         self.model.train()
         accumulation = self.config.grad_accumulation
         total, count = 0.0, 0
         progress = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}", leave=False,
-                        disable=not self.config.show_progress)
+                        disable=not (self.config.show_progress and self.dist.is_main))
         self.optimizer.zero_grad(set_to_none=True)
         for step, batch in enumerate(progress, start=1):
+            local = move_to(self.dist.shard(batch), self.device)
             with torch.autocast(self.device.type, dtype=self._amp_dtype,
                                 enabled=self._amp_dtype is not None):
-                loss = loss_fn(self.model, self._to_device(batch))
+                loss = loss_fn(self.trained_model, local)
             if not torch.isfinite(loss):
                 raise NeurankError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; "
                                    "lower the learning rate or check the inputs for NaN")
@@ -131,13 +165,11 @@ class Trainer:
             count += 1
             if count % 50 == 0:
                 progress.set_postfix(loss=f"{total / count:.4f}")
-                if writer is not None:
-                    writer.add_scalar("train/loss", loss.item(), epoch * (steps or 0) + step)
         if count % accumulation:
             self._optimizer_step()
         if count == 0:
             raise NeurankError("the training data produced no batches")
-        return total / count
+        return self.dist.mean(total / count)
 
     def _optimizer_step(self) -> None:
         if self.config.grad_clip:
@@ -151,6 +183,15 @@ class Trainer:
         ):
             self.scheduler.step()
 
+    def _validate(self, validate: ValidateFn) -> dict[str, float]:
+        """Rank 0 validates; every rank gets its numbers, so every rank decides alike."""
+        record: dict[str, float] = {}
+        if self.dist.is_main:
+            self.model.eval()
+            with torch.no_grad():
+                record = dict(validate(self.model))
+        return self.dist.from_main(record)
+
     def fit(
         self,
         batches: Callable[[int], Iterable[Batch]],
@@ -160,79 +201,71 @@ class Trainer:
         steps_per_epoch: int | None = None,
         resume: bool = False,
     ) -> TrainResult:
-        """Train; `batches(epoch)` yields CPU tensors. The best weights are left in the model."""
+        """Train; `batches(epoch)` yields global batches on the CPU (each rank takes its shard).
+
+        The best weights (by `config.monitor`) are left in the model.
+        """
         cfg = self.config
         seed_everything(cfg.seed)
         total_steps = cfg.epochs * math.ceil((steps_per_epoch or 1) / cfg.grad_accumulation)
         self.scheduler = make_scheduler(self.optimizer, cfg, total_steps)
         if resume:
             self._resume()
-        writer = self._writer()
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
         start = time.monotonic() - self.result.seconds
         try:
             for epoch in range(self._start_epoch, cfg.epochs):
                 seed_everything(cfg.seed + epoch)
-                loss = self._train_epoch(epoch, batches(epoch), loss_fn, steps_per_epoch, writer)
+                loss = self._train_epoch(epoch, batches(epoch), loss_fn, steps_per_epoch)
                 record: dict[str, float] = {"epoch": epoch + 1, "loss": loss,
                                             "lr": self.optimizer.param_groups[-1]["lr"]}
                 if validate is not None:
-                    self.model.eval()
-                    with torch.no_grad():
-                        record.update(validate(self.model))
+                    record.update(self._validate(validate))
                 record["seconds"] = time.monotonic() - start
                 self.result.history.append(record)
-                self._log(record, writer)
-                if self._end_of_epoch(epoch, record, validate is not None):
+                self._end_of_epoch(epoch, record, validate is not None)
+                if self.should_stop:
                     self.result.stopped_early = True
                     break
                 if cfg.max_time_s and record["seconds"] > cfg.max_time_s:
                     break
         finally:
-            if writer is not None:
-                writer.close()
+            for callback in self.callbacks:
+                callback.on_fit_end(self)
         self.result.seconds = time.monotonic() - start
-        if self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
         return self.result
 
-    def _end_of_epoch(self, epoch: int, record: dict[str, float], validated: bool) -> bool:
-        """Track the best epoch, step plateau schedules, checkpoint; True to stop early."""
-        cfg = self.config
-        if not validated:
-            self.result.best_epoch = epoch + 1
-            self._save("last", epoch)
-            return False
-        if cfg.monitor not in record:
-            raise NeurankError(f"validation returned {sorted(record)}, no {cfg.monitor!r} to "
-                               "monitor")
-        value = float(record[cfg.monitor])
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(value)
-        if self._improved(value):
-            self.result.best_metric, self.result.best_epoch = value, epoch + 1
-            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self._stale = 0
-            self._save("best", epoch)
-        else:
-            self._stale += 1
-        self._save("last", epoch)
-        return cfg.patience is not None and self._stale >= cfg.patience
+    def _end_of_epoch(self, epoch: int, record: dict[str, float], validated: bool) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and validated:
+            self.scheduler.step(float(record[self.config.monitor]))
+        self.improved = False
+        for callback in self.callbacks:
+            if isinstance(callback, EarlyStopping) and not validated:
+                self.result.best_epoch = epoch + 1  # no validation: the last epoch is the best
+                continue
+            callback.on_epoch_end(self, epoch, record)
 
+    # ------------------------------------------------------------------ checkpoints
     def _trainer_state(self, epoch: int) -> dict[str, Any]:
         # WarmupCosine keeps plain numbers, so LambdaLR's state_dict stays JSON
         scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
-        return {"epoch": epoch + 1, "best_epoch": self.result.best_epoch,
-                "best_metric": self.result.best_metric, "stale": self._stale,
-                "scheduler": scheduler}
+        state: dict[str, Any] = {"epoch": epoch + 1, "best_epoch": self.result.best_epoch,
+                                 "best_metric": self.result.best_metric, "scheduler": scheduler}
+        for callback in self.callbacks:
+            state.update(callback.state_dict())
+        return state
 
-    def _save(self, name: str, epoch: int) -> None:
-        if self.checkpoint_dir is None:
-            return
+    def save_checkpoint(self, folder: Path, epoch: int, *, with_optimizer: bool) -> None:
+        """Weights, config, history and state; the module's rebuild recipe when it has one."""
         meta = {**self.checkpoint_meta(), "trainer": self.config.model_dump(mode="json"),
                 "history": self.result.history, "state": self._trainer_state(epoch)}
-        save_checkpoint(self.checkpoint_dir / name, kind="trainer", tensors=self.model.state_dict(),
-                        meta=meta, ids=self.checkpoint_ids,
-                        optimizer=self.optimizer.state_dict() if name == "last" else None)
+        spec = module_spec(self.model)
+        if spec is not None:
+            meta["module"] = spec
+        save_checkpoint(folder, kind="trainer", tensors=self.model.state_dict(), meta=meta,
+                        ids=self.checkpoint_ids,
+                        optimizer=self.optimizer.state_dict() if with_optimizer else None)
 
     def _resume(self) -> None:
         if self.checkpoint_dir is None or not (self.checkpoint_dir / "last").exists():
@@ -257,30 +290,14 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self._start_epoch = state["epoch"]
-        self._stale = state["stale"]
+        for callback in self.callbacks:
+            callback.load_state_dict(state)
         self.result.history = list(last.meta["history"])
         self.result.best_epoch, self.result.best_metric = state["best_epoch"], state["best_metric"]
         self.result.seconds = self.result.history[-1]["seconds"] if self.result.history else 0.0
         best = self.checkpoint_dir / "best"
         if best.exists():
-            self._best_state = load_checkpoint(best, kind="trainer").tensors
-
-    def _writer(self) -> Any:
-        if not self.config.tensorboard_dir:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise NeurankError("tensorboard_dir is set but the `tensorboard` package is not "
-                               "installed (pip install tensorboard)") from exc
-        return SummaryWriter(self.config.tensorboard_dir)
-
-    def _log(self, record: dict[str, float], writer: Any) -> None:
-        if writer is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    writer.add_scalar(f"epoch/{key}", value, int(record["epoch"]))
-        if self.config.show_progress:
-            text = "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                             for k, v in record.items())
-            tqdm.write(text)
+            best_state = load_checkpoint(best, kind="trainer").tensors
+            for callback in self.callbacks:
+                if isinstance(callback, EarlyStopping):
+                    callback.best_state = best_state

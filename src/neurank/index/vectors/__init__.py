@@ -22,13 +22,14 @@ def create_vector_index(dim: int, config: VectorIndexConfig, folder: Path) -> Ve
 
 
 def load_vector_index(folder: Path, files: list[str], dim: int, config: VectorIndexConfig,
-                      state: dict[str, Any]) -> VectorIndex:
-    """The committed index: `files` are this generation's verified files, `state` its manifest entry."""
+                      state: dict[str, Any], deleted: set[int]) -> VectorIndex:
+    """The committed index: `files` are the segments' verified vector files, `state` the
+    manifest's entry, `deleted` the rows deleted since those segments were written."""
     if config.backend == "milvus":
         from neurank.index.vectors.milvus import MilvusIndex
 
-        return MilvusIndex.load(folder, files, dim, config, state)
-    return FaissIndex.load(folder, files, dim, config, state)
+        return MilvusIndex.load(folder, files, dim, config, state, deleted)
+    return FaissIndex.load(folder, files, dim, config, state, deleted)
 
 
 __all__ = ["BACKENDS", "FaissIndex", "VectorIndex", "create_vector_index", "load_vector_index"]

@@ -29,6 +29,8 @@ class FaissIndex:
         self.rows = np.zeros(0, dtype=np.int64)
         self._position: dict[int, int] = {}
         self._index = self._new_index()
+        self._graph_files: list[str] = []
+        self._graph_positions = 0
 
     def _new_index(self) -> faiss.Index:
         if self.config.kind == "hnsw":
@@ -111,38 +113,73 @@ class FaissIndex:
         positions = [self._position[int(r)] for r in rows]
         return self.vectors[positions]
 
-    def save(self, folder: Path, stem: str) -> list[str]:
-        if self.config.kind == "flat":
-            self.compact()
-        names = [f"{stem}.npz"]
-        with open(folder / names[0], "wb") as handle:
-            np.savez(handle, vectors=self.vectors, rows=self.rows)
-        if self.config.kind == "hnsw":
-            names.append(f"{stem}.hnsw.faiss")
-            faiss.write_index(self._index, str(folder / names[1]))
+    def save(self, folder: Path, stem: str, rows: np.ndarray) -> list[str]:
+        """Write the vectors of `rows` as a segment file; for HNSW, also the graph when it
+        covers less than 3/4 of the vectors (it is read back and extended at load)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        names = []
+        if len(rows):
+            names.append(f"{stem}.vectors.npz")
+            with open(folder / names[0], "wb") as handle:
+                np.savez(handle, rows=rows, vectors=self.vectors_for(rows))
+        if self.config.kind == "hnsw" and self._graph_positions < 0.75 * len(self.rows):
+            names += self.save_graph(folder, stem)
+        return names
+
+    def save_graph(self, folder: Path, stem: str) -> list[str]:
+        """Write the HNSW graph and its position -> row map (-1 for tombstones)."""
+        if self.config.kind != "hnsw":
+            return []
+        self.compact()
+        names = [f"{stem}.graph.faiss", f"{stem}.graph.rows.npy"]
+        faiss.write_index(self._index, str(folder / names[0]))
+        with open(folder / names[1], "wb") as handle:
+            np.save(handle, self.rows)
+        self._graph_files, self._graph_positions = names, len(self.rows)
         return names
 
     def state(self) -> dict[str, Any]:
-        return {"backend": "faiss", "kind": self.config.kind, "count": len(self)}
+        return {"backend": "faiss", "kind": self.config.kind, "count": len(self),
+                "graph": list(self._graph_files)}
 
     def close(self) -> None:
         """Nothing to release: FAISS lives in this process's memory."""
 
     @classmethod
     def load(cls, folder: Path, files: list[str], dim: int, config: VectorIndexConfig,
-             state: dict[str, Any]) -> FaissIndex:
-        """Read the `.npz` (and `.hnsw.faiss`) files the manifest lists for this generation."""
-        files = sorted(files, key=len)  # .npz before .hnsw.faiss
+             state: dict[str, Any], deleted: set[int]) -> FaissIndex:
+        """Rebuild from the segments' `.vectors.npz` files (and the HNSW graph the manifest
+        names, extended by the vectors added after it was written)."""
         index = cls(dim, config)
-        with np.load(folder / files[0], allow_pickle=False) as arrays:
-            index.vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
-            index.rows = arrays["rows"].astype(np.int64)
-        if index.vectors.shape[1:] != (dim,):
-            raise ValueError(f"stored vectors have shape {index.vectors.shape}, expected dim {dim}")
-        index._position = {int(r): i for i, r in enumerate(index.rows) if r >= 0}
-        if config.kind == "hnsw":
-            index._index = faiss.read_index(str(folder / files[1]))
+        found_rows, found_vectors = [], []
+        for name in files:
+            if name.endswith(".vectors.npz"):
+                with np.load(folder / name, allow_pickle=False) as arrays:
+                    found_rows.append(arrays["rows"].astype(np.int64))
+                    found_vectors.append(np.asarray(arrays["vectors"], dtype=np.float32))
+        rows = np.concatenate(found_rows) if found_rows else np.zeros(0, dtype=np.int64)
+        vectors = (np.concatenate(found_vectors) if found_vectors
+                   else np.zeros((0, dim), dtype=np.float32))
+        if vectors.shape[1:] != (dim,):
+            raise ValueError(f"stored vectors have shape {vectors.shape}, expected dim {dim}")
+        order = np.argsort(rows, kind="stable")
+        rows, vectors = rows[order], vectors[order]
+        if deleted:
+            live = ~np.isin(rows, np.fromiter(deleted, dtype=np.int64))
+            rows, vectors = rows[live], vectors[live]
+        graph = [n for n in state.get("graph", []) if n in files]
+        if config.kind == "hnsw" and len(graph) == 2:
+            index._index = faiss.read_index(str(folder / graph[0]))
             index._index.hnsw.efSearch = config.ef_search
-        elif len(index.rows):
-            index._index.add(index.vectors)
+            graph_rows = np.load(folder / graph[1], allow_pickle=False).astype(np.int64)
+            have = np.isin(graph_rows, rows) & (graph_rows >= 0)
+            index.rows = np.where(have, graph_rows, -1)
+            index.vectors = np.zeros((len(graph_rows), dim), dtype=np.float32)
+            index.vectors[have] = vectors[np.searchsorted(rows, graph_rows[have])]
+            index._position = {int(r): i for i, r in enumerate(index.rows) if r >= 0}
+            index._graph_files, index._graph_positions = graph, len(graph_rows)
+            newer = ~np.isin(rows, graph_rows)
+            rows, vectors = rows[newer], vectors[newer]
+        if len(rows):
+            index.add(rows, vectors)
         return index

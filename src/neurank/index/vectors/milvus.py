@@ -83,8 +83,9 @@ class MilvusIndex:
             if self._pending_add.pop(row, None) is None:
                 self._pending_delete.add(row)
 
-    def save(self, folder: Path, stem: str) -> list[str]:
-        """Send buffered deletes and inserts, flush, and recount; no local files."""
+    def save(self, folder: Path, stem: str, rows: np.ndarray) -> list[str]:
+        """Send buffered deletes and inserts, flush, and recount; no local files (the vectors
+        of every segment live in Milvus)."""
         if self._pending_delete:
             gone = sorted(self._pending_delete)
             for start in range(0, len(gone), _BATCH):
@@ -97,6 +98,10 @@ class MilvusIndex:
         self._pending_add.clear()
         self._pending_delete.clear()
         self._count = self.remote_count()
+        return []
+
+    def save_graph(self, folder: Path, stem: str) -> list[str]:
+        """Milvus keeps its own index; nothing to write."""
         return []
 
     # ---------------------------------------------------------------- reads
@@ -173,8 +178,9 @@ class MilvusIndex:
 
     @classmethod
     def load(cls, folder: Path, files: list[str], dim: int, config: VectorIndexConfig,
-             state: dict[str, Any]) -> MilvusIndex:
-        """Reconnect to the manifest's Milvus collection; refuse it if its count disagrees."""
+             state: dict[str, Any], deleted: set[int]) -> MilvusIndex:
+        """Reconnect to the manifest's Milvus collection; refuse it if its count disagrees.
+        (Deletes were sent to Milvus at their commit, so `deleted` needs no action here.)"""
         name = state.get("collection")
         if not isinstance(name, str) or not name:
             raise CollectionError(f"{folder}: the manifest names no Milvus collection")

@@ -14,8 +14,9 @@ class VectorIndex(Protocol):
     """Vectors keyed by collection row id; inner-product search over normalised vectors.
 
     Writes (`add`, `delete`) are visible to `search` at once and become durable at `save`,
-    which the Collection calls inside its commit; `state()` goes into the manifest and is
-    handed back to `load`, so a backend can refuse a store that disagrees with the commit.
+    which the Collection calls inside its commit with the rows of the segment it writes;
+    `state()` goes into the manifest and is handed back to `load` (with every segment's files),
+    so a backend can refuse a store that disagrees with the commit.
     """
 
     dim: int
@@ -46,8 +47,13 @@ class VectorIndex(Protocol):
         """Number of live vectors."""
         ...
 
-    def save(self, folder: Path, stem: str) -> list[str]:
-        """Make pending writes durable; write local files named `stem*`; return their names."""
+    def save(self, folder: Path, stem: str, rows: np.ndarray) -> list[str]:
+        """Make pending writes durable: the vectors of a new segment's `rows` (and whatever
+        else the backend must persist now) in files named `stem*`; return their names."""
+        ...
+
+    def save_graph(self, folder: Path, stem: str) -> list[str]:
+        """Persist a search structure that is costly to rebuild (HNSW); [] if none."""
         ...
 
     def state(self) -> dict[str, Any]:
