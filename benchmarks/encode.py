@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def main() -> None:
     onnx_encoder = OnnxEncoder(export, name="sentence-transformers/all-MiniLM-L6-v2")
     collections = {}
     for name, encoder in (("torch", torch_encoder), ("onnx", onnx_encoder)):
+        shutil.rmtree(work / name, ignore_errors=True)
         start = time.perf_counter()
         collection = Collection.build(work / name, corpus, CollectionConfig(encoder=name),
                                       encoder=encoder)

@@ -76,3 +76,19 @@ def test_add_into_occupied_slot_is_refused():
     index.add(np.array([0]), ["hello world"])
     with pytest.raises(ValueError, match="occupied"):
         index.add(np.array([0]), ["again"])
+
+
+def test_many_small_updates_and_compaction_equal_bm25s(sample_documents):
+    texts = [d.content for d in sample_documents]
+    index = BM25Index()
+    for slot, text in enumerate(texts[:30]):  # one block per add, merged as they accumulate
+        index.add(np.array([slot]), [text])
+    assert len(index._blocks) <= 5
+    index.delete(np.arange(0, 30, 2))  # half of them: compacts into one block of live slots
+    assert len(index._blocks) == 1 and index._dead_entries == 0
+    index.add(np.arange(30, 40), texts[30:])
+    kept = [texts[i] for i in range(1, 30, 2)] + texts[30:]
+    slots = [*range(1, 30, 2), *range(30, 40)]
+    for query, expected in zip(QUERIES, reference_scores(kept, QUERIES), strict=True):
+        np.testing.assert_allclose(index.scores(query)[slots], expected, atol=1e-5)
+    assert index.num_docs == len(kept) and not index.scores("weather")[0::2][:15].any()

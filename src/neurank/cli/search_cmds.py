@@ -36,7 +36,8 @@ def index(
     on_empty: Annotated[str, typer.Option(help="Documents with no text: error, keep or skip.")] = "error",
     stemmer: Annotated[str, typer.Option(help="Snowball stemmer language, or 'none'.")] = "english",
     stopwords: Annotated[str, typer.Option(help="Stopword list, or 'none'.")] = "english",
-    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Encoding batch size (default: the runtime's own, 8 on ONNX, 64 on torch).")] = None,
 ) -> None:
     """Index a corpus into a collection folder (documents + BM25 + vectors + manifest)."""
     from neurank.config import AnalyzerConfig, CollectionConfig, VectorIndexConfig

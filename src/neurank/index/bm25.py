@@ -1,15 +1,18 @@
-"""BM25 over a term-frequency matrix, scored at query time so updates need no rebuild.
+"""BM25 over term frequencies in immutable blocks, scored at query time: updates cost what they change.
 
 bm25s bakes IDF and the average document length into its precomputed score matrix, so adding
-one document would change every stored score. Keeping raw term frequencies (rows = document
-slots) and re-deriving the normalised term weights after each change gives exactly the scores of
-a fresh build over the same documents. The formula is bm25s' "lucene" variant, and the tests
-compare against bm25s itself.
+one document would change every stored score. Here each `add` appends a block of raw term
+frequencies (merged with its neighbours as blocks accumulate, as Lucene merges segments),
+`delete` clears a slot's live bit and takes its terms out of the document frequencies, and the
+statistics (N, df, avgdl) are kept current, so the length-normalised weights are computed at
+query time for the query's own postings only. Scores equal a fresh build over the same
+documents, and bm25s' "lucene" variant (the tests compare against bm25s itself).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,36 +22,86 @@ from neurank.config import AnalyzerConfig
 from neurank.index.analyzer import Analyzer
 
 
+@dataclass
+class _Block:
+    """Term frequencies of some slots: `tf[i]` is slot `slots[i]`'s row (columns = term ids)."""
+
+    slots: np.ndarray
+    tf: sp.csr_matrix
+    _postings: sp.csc_matrix | None = None
+
+    @property
+    def postings(self) -> sp.csc_matrix:
+        """Term-major view, built once (blocks never change)."""
+        if self._postings is None:
+            self._postings = self.tf.tocsc()
+            self._postings.sort_indices()
+        return self._postings
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` with room for at least `size` entries (capacity doubles), zero-filled."""
+    if size <= len(array):
+        return array
+    out = np.zeros(max(size, 2 * len(array)), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
 class BM25Index:
-    """Term frequencies per document slot, plus the vocabulary; slots are collection row ids."""
+    """BM25 over document slots (collection row ids) with incremental updates."""
 
     def __init__(self, config: AnalyzerConfig | None = None) -> None:
         self.config = config or AnalyzerConfig()
         self.analyzer = Analyzer(self.config)
         self.vocab: dict[str, int] = {}
-        self.tf = sp.csr_matrix((0, 0), dtype=np.float32)
-        self.doc_len = np.zeros(0, dtype=np.float32)
-        self.live = np.zeros(0, dtype=bool)
-        self._postings: sp.csc_matrix | None = None
-        self._weights: np.ndarray | None = None
-        self._idf: np.ndarray | None = None
+        self._blocks: list[_Block] = []
+        self._slots = 0
+        self._doc_len = np.zeros(0, dtype=np.float32)
+        self._live = np.zeros(0, dtype=bool)
+        self._df = np.zeros(0, dtype=np.float64)
+        self._total_len = 0.0
+        self._num_docs = 0
+        self._dead_entries = 0
 
     @property
     def num_slots(self) -> int:
-        return self.tf.shape[0]
+        return self._slots
 
     @property
     def num_docs(self) -> int:
-        return int(self.live.sum())
+        return self._num_docs
 
-    def _grow(self, num_slots: int) -> None:
-        if num_slots <= self.num_slots:
-            return
-        extra = num_slots - self.num_slots
-        self.tf = sp.vstack([self.tf, sp.csr_matrix((extra, self.tf.shape[1]), dtype=np.float32)],
-                            format="csr")
-        self.doc_len = np.concatenate([self.doc_len, np.zeros(extra, dtype=np.float32)])
-        self.live = np.concatenate([self.live, np.zeros(extra, dtype=bool)])
+    @property
+    def live(self) -> np.ndarray:
+        """Boolean mask over slots: True where a document is stored."""
+        return self._live[: self._slots]
+
+    def _extend_slots(self, num_slots: int) -> None:
+        self._doc_len = _grown(self._doc_len, num_slots)
+        self._live = _grown(self._live, num_slots)
+        self._slots = max(self._slots, num_slots)
+
+    def _count_terms(self, tf: sp.csr_matrix, sign: float) -> None:
+        """Add (sign +1) or remove (-1) these documents' terms from the document frequencies."""
+        self._df = _grown(self._df, len(self.vocab))
+        terms, counts = np.unique(tf.indices, return_counts=True)
+        self._df[terms] += sign * counts
+
+    def _append(self, slots: np.ndarray, tf: sp.csr_matrix, lengths: np.ndarray) -> None:
+        self._extend_slots(int(slots.max()) + 1)
+        self._doc_len[slots] = lengths
+        self._live[slots] = True
+        self._count_terms(tf, +1.0)
+        self._total_len += float(lengths.astype(np.float64).sum())
+        self._num_docs += len(slots)
+        self._blocks.append(_Block(slots, tf))
+        # merge while the newest block is as large as the one before: O(log n) blocks
+        while len(self._blocks) > 1 and self._blocks[-1].tf.nnz >= self._blocks[-2].tf.nnz:
+            newer, older = self._blocks.pop(), self._blocks.pop()
+            width = len(self.vocab)
+            self._blocks.append(_Block(np.concatenate([older.slots, newer.slots]), sp.vstack(
+                [_widened(older.tf, width), _widened(newer.tf, width)], format="csr")))
 
     def add(self, slots: np.ndarray, texts: list[str]) -> None:
         """Index `texts` into empty `slots` (new row ids)."""
@@ -57,58 +110,61 @@ class BM25Index:
             raise ValueError("slots and texts differ in length")
         if len(slots) == 0:
             return
-        if self.live[slots[slots < self.num_slots]].any():
+        if self.live[slots[slots < self._slots]].any():
             raise ValueError("add() into occupied slots; delete them first")
-        term_rows: list[np.ndarray] = []
         term_ids: list[int] = []
         lengths = np.zeros(len(texts), dtype=np.float32)
+        indptr = [0]
         for i, text in enumerate(texts):
             terms = self.analyzer(text)
             lengths[i] = len(terms)
-            for term in terms:
-                term_ids.append(self.vocab.setdefault(term, len(self.vocab)))
-            term_rows.append(np.full(len(terms), slots[i], dtype=np.int64))
-        self._grow(int(slots.max()) + 1)
-        shape = (self.num_slots, len(self.vocab))
-        self.tf.resize(shape)
-        rows = np.concatenate(term_rows) if term_rows else np.zeros(0, dtype=np.int64)
-        added = sp.coo_matrix((np.ones(len(rows), dtype=np.float32),
-                               (rows, np.asarray(term_ids, dtype=np.int64))), shape=shape).tocsr()
-        self.tf = (self.tf + added).tocsr()
-        self.doc_len[slots] = lengths
-        self.live[slots] = True
-        self._invalidate()
+            term_ids.extend(self.vocab.setdefault(term, len(self.vocab)) for term in terms)
+            indptr.append(len(term_ids))
+        tf = sp.csr_matrix((np.ones(len(term_ids), dtype=np.float32),
+                            np.asarray(term_ids, dtype=np.int64), np.asarray(indptr)),
+                           shape=(len(slots), len(self.vocab)))
+        tf.sum_duplicates()
+        self._append(slots, tf, lengths)
+
+    def _rows_of(self, slots: np.ndarray) -> sp.csr_matrix:
+        """Term frequencies of `slots` (in that order), gathered from the blocks."""
+        parts, order = [], []
+        width = len(self.vocab)
+        for block in self._blocks:
+            hit = np.isin(block.slots, slots)
+            if hit.any():
+                positions = np.flatnonzero(hit)
+                parts.append(_widened(block.tf[positions], width))
+                order.append(block.slots[positions])
+        if not parts:
+            return sp.csr_matrix((0, width), dtype=np.float32)
+        stacked = sp.vstack(parts, format="csr")
+        found = np.concatenate(order)
+        return stacked[np.argsort(found)[np.searchsorted(np.sort(found), slots)]]
 
     def delete(self, slots: np.ndarray) -> None:
         """Forget the documents in `slots`; their statistics leave N, df and avgdl."""
         slots = np.asarray(slots, dtype=np.int64)
+        slots = slots[(slots < self._slots)]
+        slots = slots[self._live[slots]]
         if len(slots) == 0:
             return
-        keep = np.ones(self.num_slots, dtype=np.float32)
-        keep[slots] = 0.0
-        self.tf = (sp.diags(keep) @ self.tf).tocsr()
-        self.tf.eliminate_zeros()
-        self.doc_len[slots] = 0.0
-        self.live[slots] = False
-        self._invalidate()
+        tf = self._rows_of(slots)
+        self._count_terms(tf, -1.0)
+        self._total_len -= float(self._doc_len[slots].astype(np.float64).sum())
+        self._num_docs -= len(slots)
+        self._live[slots] = False
+        self._doc_len[slots] = 0.0
+        self._dead_entries += tf.nnz
+        if self._dead_entries > 0.25 * max(sum(b.tf.nnz for b in self._blocks), 1):
+            self._compact()
 
-    def _invalidate(self) -> None:
-        self._postings = self._weights = self._idf = None
-
-    def _prepare(self) -> None:
-        """Term-major postings with length-normalised tf, and IDF, for the current statistics."""
-        postings = self.tf.tocsc()
-        postings.sort_indices()
-        n = max(self.num_docs, 1)
-        # float64: a float32 mean depends on the order of the slots, which updates change
-        avgdl = float(self.doc_len[self.live].astype(np.float64).mean()) if self.num_docs else 1.0
-        k1, b = self.config.k1, self.config.b
-        tf = postings.data
-        dl = self.doc_len[postings.indices]
-        self._weights = (tf / (tf + k1 * (1.0 - b + b * dl / max(avgdl, 1e-9)))).astype(np.float32)
-        df = np.diff(postings.indptr).astype(np.float64)
-        self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        self._postings = postings
+    def _compact(self) -> None:
+        """Rebuild one block from the live slots only."""
+        live = np.flatnonzero(self.live)
+        tf = self._rows_of(live)
+        self._blocks = [_Block(live, tf)] if len(live) else []
+        self._dead_entries = 0
 
     def query_terms(self, query: str) -> list[int]:
         """Vocabulary ids of the query's terms (repeats kept, unknown terms dropped)."""
@@ -116,26 +172,41 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every slot (0 for empty or deleted slots)."""
-        if self._postings is None:
-            self._prepare()
-        assert self._postings is not None and self._weights is not None and self._idf is not None
-        out = np.zeros(self.num_slots, dtype=np.float32)
-        indptr, indices = self._postings.indptr, self._postings.indices
+        out = np.zeros(self._slots, dtype=np.float32)
+        if not self._num_docs:
+            return out
+        k1, b = self.config.k1, self.config.b
+        # float64 statistics: a float32 sum would depend on slot order, which updates change
+        avgdl = max(self._total_len / self._num_docs, 1e-9)
+        n = float(self._num_docs)
         for term in self.query_terms(query):
-            start, end = indptr[term], indptr[term + 1]
-            out[indices[start:end]] += self._idf[term] * self._weights[start:end]
+            df = self._df[term]
+            idf = np.float32(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            for block in self._blocks:
+                postings = block.postings
+                if term >= postings.shape[1]:
+                    continue
+                start, end = postings.indptr[term], postings.indptr[term + 1]
+                if start == end:
+                    continue
+                slots = block.slots[postings.indices[start:end]]
+                tf = postings.data[start:end]
+                dl = self._doc_len[slots]
+                weights = (tf / (tf + k1 * (1.0 - b + b * dl / avgdl))).astype(np.float32)
+                out[slots] += idf * weights
+        out[~self.live] = 0.0
         return out
 
     def save_rows(self, path: Path, rows: np.ndarray) -> None:
         """Write the given slots' term frequencies, lengths and the terms they use to one .npz
         (a segment; no pickled objects)."""
         rows = np.asarray(rows, dtype=np.int64)
-        sub = self.tf[rows].tocsr()
+        sub = self._rows_of(rows)
         used, local = np.unique(sub.indices, return_inverse=True)
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
         with open(path, "wb") as handle:
             np.savez(handle, rows=rows, indptr=sub.indptr, indices=local.astype(np.int64),
-                     data=sub.data, doc_len=self.doc_len[rows],
+                     data=sub.data, doc_len=self._doc_len[rows],
                      vocab=np.frombuffer(json.dumps([terms[t] for t in used]).encode("utf-8"),
                                          dtype=np.uint8))
 
@@ -146,27 +217,30 @@ class BM25Index:
         the `deleted` ones."""
         index = cls(config)
         parts = []
+        gone = np.fromiter(deleted or (), dtype=np.int64)
         for path in paths:
             with np.load(path, allow_pickle=False) as arrays:
                 terms = json.loads(arrays["vocab"].tobytes().decode("utf-8"))
                 to_global = np.asarray([index.vocab.setdefault(t, len(index.vocab))
                                         for t in terms], dtype=np.int64)
                 rows = arrays["rows"].astype(np.int64)
-                coo_rows = np.repeat(rows, np.diff(arrays["indptr"]))
-                keep = np.ones(len(rows), dtype=bool)
-                if deleted:
-                    keep = ~np.isin(rows, np.fromiter(deleted, dtype=np.int64))
-                entries = keep[np.repeat(np.arange(len(rows)), np.diff(arrays["indptr"]))]
-                parts.append((coo_rows[entries], to_global[arrays["indices"]][entries],
-                              arrays["data"].astype(np.float32)[entries], rows[keep],
+                tf = sp.csr_matrix((arrays["data"].astype(np.float32),
+                                    to_global[arrays["indices"]], arrays["indptr"]),
+                                   shape=(len(rows), len(index.vocab)))
+                keep = ~np.isin(rows, gone)
+                parts.append((rows[keep], tf[np.flatnonzero(keep)],
                               arrays["doc_len"].astype(np.float32)[keep]))
-        num_slots = max((int(p[3].max()) + 1 for p in parts if len(p[3])), default=0)
-        index._grow(num_slots)
+        parts = [p for p in parts if len(p[0])]
         if parts:
-            coo_rows, coo_terms, data, rows, lengths = (np.concatenate(x) for x in zip(*parts,
-                                                                                        strict=True))
-            index.tf = sp.csr_matrix((data, (coo_rows, coo_terms)),
-                                     shape=(num_slots, len(index.vocab)), dtype=np.float32)
-            index.doc_len[rows] = lengths
-            index.live[rows] = True
+            width = len(index.vocab)
+            rows = np.concatenate([p[0] for p in parts])
+            tf = sp.vstack([_widened(p[1], width) for p in parts], format="csr")
+            index._append(rows, tf, np.concatenate([p[2] for p in parts]))
         return index
+
+
+def _widened(tf: sp.csr_matrix, width: int) -> sp.csr_matrix:
+    """`tf` with `width` columns (terms added to the vocabulary after it was made)."""
+    if tf.shape[1] == width:
+        return tf
+    return sp.csr_matrix((tf.data, tf.indices, tf.indptr), shape=(tf.shape[0], width))

@@ -1,10 +1,12 @@
 """FAISS backend, in process, files in the collection folder: exact inner product
 (IndexFlatIP) or HNSW, both with deletes and filters.
 
-Vectors live in one compact array; position p holds row id `rows[p]` (-1 once deleted). FAISS
-HNSW cannot remove nodes, so deletes are tombstones excluded with a bitmap selector at search
-time, and the graph is rebuilt when tombstones pass `compact_ratio`. The flat index is always
-compacted on save, which is a copy.
+FAISS holds the only copy of the vectors (read back through a view of its storage); position
+p holds row id `rows[p]` (-1 once deleted). Adds append; deletes are tombstones excluded with
+a bitmap selector at search time, so neither costs more than what it changes; the index is
+rebuilt without them when they pass `compact_ratio` of the positions. On disk each commit's
+vectors are a segment file; an HNSW graph is written with a segment when the saved graph
+covers less than 3/4 of the vectors, and extended at load by the vectors added after it.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ class FaissIndex:
     def __init__(self, dim: int, config: VectorIndexConfig | None = None) -> None:
         self.dim = dim
         self.config = config or VectorIndexConfig()
-        self.vectors = np.zeros((0, dim), dtype=np.float32)
-        self.rows = np.zeros(0, dtype=np.int64)
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._count = 0
         self._position: dict[int, int] = {}
         self._index = self._new_index()
+        self._member_bits: np.ndarray | None = None
         self._graph_files: list[str] = []
         self._graph_positions = 0
 
@@ -40,32 +43,51 @@ class FaissIndex:
             return index
         return faiss.IndexFlatIP(self.dim)
 
+    @property
+    def rows(self) -> np.ndarray:
+        """Row id of each position (-1 for tombstones)."""
+        return self._rows[: self._count]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """A view of FAISS's own storage, (positions, dim); valid until the next add."""
+        if self._count == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        flat = self._index.storage if self.config.kind == "hnsw" else self._index
+        flat = faiss.downcast_index(flat)
+        return faiss.rev_swig_ptr(flat.get_xb(), self._count * self.dim).reshape(
+            self._count, self.dim)
+
     def __len__(self) -> int:
         return len(self._position)
 
     @property
     def tombstones(self) -> int:
-        return len(self.rows) - len(self._position)
+        return self._count - len(self._position)
 
     def add(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         rows, vectors = check_vectors(rows, vectors, self.dim)
         clash = [int(r) for r in rows if int(r) in self._position]
         if clash:
             raise ValueError(f"row ids already present: {clash[:5]}")
-        start = len(self.rows)
-        self.vectors = np.concatenate([self.vectors, vectors])
-        self.rows = np.concatenate([self.rows, rows])
-        self._position.update({int(r): start + i for i, r in enumerate(rows)})
+        start = self._count
+        if start + len(rows) > len(self._rows):
+            grown = np.full(max(start + len(rows), 2 * len(self._rows)), -1, dtype=np.int64)
+            grown[:start] = self._rows[:start]
+            self._rows = grown
+        self._rows[start:start + len(rows)] = rows
+        self._count += len(rows)
+        self._position.update(zip(rows.tolist(), range(start, start + len(rows)), strict=True))
         self._index.add(vectors)
+        self._member_bits = None
 
     def delete(self, rows: np.ndarray) -> None:
-        for row in np.asarray(rows, dtype=np.int64):
-            position = self._position.pop(int(row), None)
+        for row in np.asarray(rows, dtype=np.int64).tolist():
+            position = self._position.pop(row, None)
             if position is not None:
-                self.rows[position] = -1
-        if self.config.kind == "flat" or self.tombstones > self.config.compact_ratio * max(
-            len(self.rows), 1
-        ):
+                self._rows[position] = -1
+                self._member_bits = None
+        if self.tombstones > self.config.compact_ratio * max(self._count, 1):
             self.compact()
 
     def compact(self) -> None:
@@ -73,22 +95,27 @@ class FaissIndex:
         if not self.tombstones:
             return
         keep = self.rows >= 0
-        self.vectors = np.ascontiguousarray(self.vectors[keep])
-        self.rows = self.rows[keep]
-        self._position = {int(r): i for i, r in enumerate(self.rows)}
+        vectors = np.ascontiguousarray(self.vectors[keep])
+        rows = self.rows[keep].copy()
         self._index = self._new_index()
-        if len(self.rows):
-            self._index.add(self.vectors)
+        self._rows, self._count, self._position = np.zeros(0, dtype=np.int64), 0, {}
+        if len(rows):
+            self.add(rows, vectors)
+        self._member_bits = None
 
     def _selector(self, allowed: np.ndarray | None) -> faiss.SearchParameters | None:
         if allowed is None and not self.tombstones:
             return None
-        member = self.rows >= 0
-        if allowed is not None:
-            in_range = np.clip(self.rows, 0, len(allowed) - 1)
-            member &= (self.rows < len(allowed)) & allowed[in_range]
-        bitmap = np.packbits(member, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(member), faiss.swig_ptr(bitmap))
+        if allowed is None:
+            if self._member_bits is None:
+                self._member_bits = np.packbits(self.rows >= 0, bitorder="little")
+            bitmap = self._member_bits
+        else:
+            rows = self.rows
+            member = (rows >= 0) & (rows < len(allowed))
+            member &= allowed[np.clip(rows, 0, len(allowed) - 1)]
+            bitmap = np.packbits(member, bitorder="little")
+        selector = faiss.IDSelectorBitmap(self._count, faiss.swig_ptr(bitmap))
         if self.config.kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=self.config.ef_search)
         else:
@@ -100,9 +127,9 @@ class FaissIndex:
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if len(self.rows) == 0 or k <= 0:
+        if self._count == 0 or k <= 0:
             return empty_result(len(queries), k)
-        k_search = min(k, len(self.rows))
+        k_search = min(k, self._count)
         scores, positions = self._index.search(queries, k_search, params=self._selector(allowed))
         found = positions >= 0
         rows = np.where(found, self.rows[np.where(found, positions, 0)], -1)
@@ -111,7 +138,7 @@ class FaissIndex:
 
     def vectors_for(self, rows: np.ndarray) -> np.ndarray:
         positions = [self._position[int(r)] for r in rows]
-        return self.vectors[positions]
+        return self.vectors[positions].copy()
 
     def save(self, folder: Path, stem: str, rows: np.ndarray) -> list[str]:
         """Write the vectors of `rows` as a segment file; for HNSW, also the graph when it
@@ -122,12 +149,12 @@ class FaissIndex:
             names.append(f"{stem}.vectors.npz")
             with open(folder / names[0], "wb") as handle:
                 np.savez(handle, rows=rows, vectors=self.vectors_for(rows))
-        if self.config.kind == "hnsw" and self._graph_positions < 0.75 * len(self.rows):
+        if self.config.kind == "hnsw" and self._graph_positions < 0.75 * self._count:
             names += self.save_graph(folder, stem)
         return names
 
     def save_graph(self, folder: Path, stem: str) -> list[str]:
-        """Write the HNSW graph and its position -> row map (-1 for tombstones)."""
+        """Write the HNSW graph (without tombstones) and its position -> row map."""
         if self.config.kind != "hnsw":
             return []
         self.compact()
@@ -135,7 +162,7 @@ class FaissIndex:
         faiss.write_index(self._index, str(folder / names[0]))
         with open(folder / names[1], "wb") as handle:
             np.save(handle, self.rows)
-        self._graph_files, self._graph_positions = names, len(self.rows)
+        self._graph_files, self._graph_positions = names, self._count
         return names
 
     def state(self) -> dict[str, Any]:
@@ -172,11 +199,9 @@ class FaissIndex:
             index._index = faiss.read_index(str(folder / graph[0]))
             index._index.hnsw.efSearch = config.ef_search
             graph_rows = np.load(folder / graph[1], allow_pickle=False).astype(np.int64)
-            have = np.isin(graph_rows, rows) & (graph_rows >= 0)
-            index.rows = np.where(have, graph_rows, -1)
-            index.vectors = np.zeros((len(graph_rows), dim), dtype=np.float32)
-            index.vectors[have] = vectors[np.searchsorted(rows, graph_rows[have])]
-            index._position = {int(r): i for i, r in enumerate(index.rows) if r >= 0}
+            index._rows = np.where(np.isin(graph_rows, rows), graph_rows, -1)
+            index._count = len(graph_rows)
+            index._position = {int(r): i for i, r in enumerate(index._rows) if r >= 0}
             index._graph_files, index._graph_positions = graph, len(graph_rows)
             newer = ~np.isin(rows, graph_rows)
             rows, vectors = rows[newer], vectors[newer]
