@@ -24,8 +24,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 WORK = Path(__file__).parent / "results" / "memory"
 
-NEURANK = """
-import json, resource, sys
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report its parent's
+PEAK = """
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+NEURANK = PEAK + """
+import json, sys
 from neurank.data import read_beir
 from neurank.index import Collection
 from neurank.search import SearchPipeline
@@ -35,12 +43,12 @@ for mode in ("dense", "hybrid"):
     for query in queries:
         pipeline.search(query, k=10, mode=mode)
 print(json.dumps({"system": "neurank (ONNX int8 path)",
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": peak_rss_mb(),
                   "torch_imported": "torch" in sys.modules}))
 """
 
-TXTAI = """
-import json, resource, sys
+TXTAI = PEAK + """
+import json, sys
 from txtai import Embeddings
 from neurank.data import read_beir
 queries = list(read_beir(sys.argv[1], "test").queries.values())
@@ -50,7 +58,7 @@ for weights in (None, 0.5):
     for query in queries:
         embeddings.search(query, 10, weights=weights) if weights else embeddings.search(query, 10)
 print(json.dumps({"system": "txtai (hybrid index, dense and hybrid queries)",
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": peak_rss_mb(),
                   "torch_imported": "torch" in sys.modules}))
 """
 

@@ -107,3 +107,21 @@ def test_unusable_device_is_refused():
         pytest.skip("CUDA present")
     with pytest.raises(NeurankError, match="CUDA is not available"):
         select_device("cuda")
+
+
+def test_auto_falls_back_to_torch_for_models_onnx_cannot_take(tiny_model_dir, tmp_path,
+                                                              monkeypatch):
+    from sentence_transformers import SentenceTransformer, models
+
+    from neurank.encoders import load_encoder
+
+    monkeypatch.setenv("NEURANK_CACHE", str(tmp_path / "cache"))
+    base = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    dense = models.Dense(base.get_embedding_dimension(), 8)
+    SentenceTransformer(modules=[base[0], base[1], dense], device="cpu").save(
+        str(tmp_path / "with-dense"))
+    with pytest.warns(UserWarning, match="torch instead"):
+        encoder = load_encoder(str(tmp_path / "with-dense"), "auto", device="cpu")
+    assert encoder.backend == "torch" and encoder.dim == 8
+    with pytest.raises(ModelError, match="Pooling models export"):
+        load_encoder(str(tmp_path / "with-dense"), "onnx")

@@ -53,10 +53,12 @@ def index(
         raise NeurankError(f"--on-empty must be error, keep or skip, got {on_empty!r}")
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
                             text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
-    from neurank.encoders.resolve import choose_backend
+    from neurank.encoders.resolve import BACKENDS as ENCODERS
 
+    if encoder not in ENCODERS:
+        raise NeurankError(f"--encoder must be one of {ENCODERS}, got {encoder!r}")
     config = CollectionConfig(
-        encoder=choose_backend(encoder),
+        encoder=encoder,
         analyzer=AnalyzerConfig(stemmer=None if stemmer == "none" else stemmer,
                                 stopwords=None if stopwords == "none" else stopwords),
         vectors=VectorIndexConfig(backend=backend, kind="hnsw" if hnsw else "flat",
@@ -64,11 +66,10 @@ def index(
     )
     if model:
         config.model = model
-    console_err.print(f"indexing {len(documents)} documents from {source} with {config.model} "
-                      f"on {config.encoder}")
+    console_err.print(f"indexing {len(documents)} documents from {source} with {config.model}")
     collection = Collection.build(out, documents, config, batch_size=batch_size)
-    console.print(f"[green]indexed[/] {len(collection)} documents into {out} "
-                  f"(generation {collection.generation})")
+    console.print(f"[green]indexed[/] {len(collection)} documents into {out} with "
+                  f"{collection.config.encoder} (generation {collection.generation})")
 
 
 @app.command()

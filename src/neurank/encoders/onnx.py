@@ -204,30 +204,36 @@ class OnnxEncoder:
 
     def __init__(self, export: Path, *, name: str, batch_size: int = 8,
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         manifest = read_export_manifest(export)
+        self.export = export
         self.name = name
         self.dim = int(manifest["dim"])
         self.inputs: list[str] = list(manifest["inputs"])
         self.quantization = manifest["quantization"]
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(export / TOKENIZER_FILE))
+        self.session = self._session(threads or len(os.sched_getaffinity(0)))
+        self._query_session: Any = None
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.intra_op_num_threads = threads
         # idle ORT threads would otherwise spin and steal the CPU from FAISS and the server
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(export / MODEL_FILE), options,
-                                            providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.export / MODEL_FILE), options,
+                                    providers=["CPUExecutionProvider"])
 
     @classmethod
     def from_model(cls, model: str, location: str, *, quantize: bool = True) -> OnnxEncoder:
         """Export (or reuse the cached export of) the model at `location`."""
         return cls(export_onnx(location, quantize=quantize), name=model)
 
-    def _run(self, encodings: list[Any]) -> np.ndarray:
+    def _run(self, encodings: list[Any], session: Any) -> np.ndarray:
         length = max(len(e.ids) for e in encodings)
         arrays = {n: np.zeros((len(encodings), length), dtype=np.int64) for n in self.inputs}
         for i, encoding in enumerate(encodings):
@@ -236,11 +242,12 @@ class OnnxEncoder:
             arrays["attention_mask"][i, :n] = 1
             if "token_type_ids" in arrays:
                 arrays["token_type_ids"][i, :n] = encoding.type_ids
-        return self.session.run(None, arrays)[0]
+        return session.run(None, arrays)[0]
 
     def encode(self, texts: list[str], *, batch_size: int | None = None,
-               show_progress: bool = False) -> np.ndarray:
+               show_progress: bool = False, session: Any = None) -> np.ndarray:
         """Vectors of shape (len(texts), dim), in batches of texts of similar length."""
+        session = session or self.session
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -250,9 +257,14 @@ class OnnxEncoder:
         with tqdm(total=len(texts), desc="encoding", unit="doc", disable=not show_progress) as bar:
             for start in range(0, len(order), size):
                 chunk = order[start:start + size]
-                out[chunk] = self._run([encodings[i] for i in chunk])
+                out[chunk] = self._run([encodings[i] for i in chunk], session)
                 bar.update(len(chunk))
         return out
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        return self.encode(queries, batch_size=max(len(queries), 1))
+        """Queries run on a one-thread session: for a short input, waking a second thread per
+        operator costs more than it saves. Batches are as for documents (int8 activation
+        scales are per batch, so a 300-query batch would quantize unlike a served query)."""
+        if self._query_session is None:
+            self._query_session = self._session(1)
+        return self.encode(queries, session=self._query_session)

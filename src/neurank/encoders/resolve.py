@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -52,12 +53,22 @@ def choose_backend(backend: str, device: str | None = None) -> str:
 
 def load_encoder(model: str = DEFAULT_MODEL, backend: str = "auto", *,
                  device: str | None = None) -> Encoder:
-    """The encoder for `model` on `backend` ('onnx' = ONNX Runtime int8, CPU)."""
-    backend = choose_backend(backend, device)
-    if backend == "onnx":
-        from neurank.encoders.onnx import OnnxEncoder
+    """The encoder for `model` on `backend` ('onnx' = ONNX Runtime int8, CPU).
 
-        return OnnxEncoder.from_model(model, resolve_model(model))
+    Under 'auto', a model that cannot be exported to ONNX (not Transformer + mean/cls
+    pooling) runs on torch instead, with a warning; asked for explicitly, it is an error.
+    """
+    chosen = choose_backend(backend, device)
+    if chosen == "onnx":
+        from neurank.encoders.onnx import OnnxEncoder
+        from neurank.errors import ModelError
+
+        try:
+            return OnnxEncoder.from_model(model, resolve_model(model))
+        except ModelError as exc:
+            if backend != "auto":
+                raise
+            warnings.warn(f"{exc}; encoding with torch instead", stacklevel=2)
     from neurank.encoders.sentence import SentenceEncoder
 
     return SentenceEncoder(model, device=device)

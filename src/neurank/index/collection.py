@@ -402,11 +402,11 @@ class Collection:
             return
         self._begin_write()
         rows = np.asarray([self._row_of.pop(i) for i in doc_ids], dtype=np.int64)
-        pending = self._pending[0] if self._pending is not None else None
+        pending_name, pending = self._pending or (None, None)
         for row in rows.tolist():
             del self._id_of[row]
-            if self.store.segment_of(row) == pending:
-                self._pending[1].delete(np.asarray([row]))  # type: ignore[index]
+            if pending is not None and self.store.segment_of(row) == pending_name:
+                pending.delete(np.asarray([row]))  # never committed: gone for good
             else:
                 self.store.deleted.add(row)
                 self._deletes_changed = True
