@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -64,6 +65,12 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
 
 def library_versions(*names: str) -> dict[str, str]:
     """Installed versions of the named distributions (missing ones are left out)."""
+    return dict(_library_versions(names))
+
+
+@functools.lru_cache(maxsize=16)
+def _library_versions(names: tuple[str, ...]) -> dict[str, str]:
+    # cached: reading package metadata costs ~13 ms, and every commit writes a manifest
     versions: dict[str, str] = {}
     for name in names:
         try:
