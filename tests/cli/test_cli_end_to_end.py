@@ -73,3 +73,23 @@ def test_empty_documents_need_an_explicit_choice(neurank, tmp_path):
     out = json.loads(neurank("search", tmp_path / "c", "rainfall", "--json").stdout)
     assert [h["id"] for h in out["hits"]] == ["1"]
     shutil.rmtree(tmp_path / "c")
+
+
+def test_optimize_merges_segments_and_keeps_results(neurank, collection, tmp_path):
+    from neurank.data import Document
+    from neurank.index import Collection
+
+    folder = tmp_path / "opt"
+    shutil.copytree(collection, folder)
+    loaded = Collection.load(folder)
+    assert loaded.config.encoder == "onnx"  # auto on a CPU machine
+    for i in range(3):  # three commits: three more segments, and deletes
+        loaded.upsert([Document(id=f"ds0{i + 1}", title="Replaced", text=f"new text {i}")])
+        loaded.save()
+    before = json.loads(neurank("search", folder, "weather", "--json").stdout)["hits"]
+    out = neurank("optimize", folder).stdout
+    assert "4 segment(s) -> 1" in out and "40 documents" in out
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["segments"]) == 1 and manifest["deletes"] is None
+    after = json.loads(neurank("search", folder, "weather", "--json").stdout)["hits"]
+    assert [h["id"] for h in after] == [h["id"] for h in before]
