@@ -148,3 +148,23 @@ def test_faiss_hnsw_recall_with_tombstones_and_reload(tmp_path):
     assert len(again) == 1900
     assert again.state()["graph"] == ["s1.graph.faiss", "s1.graph.rows.npy"]
     np.testing.assert_array_equal(again.search(extra[:5], 1)[1].ravel(), np.arange(2000, 2005))
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_bulk_add_leaves_headroom_and_search_stays_exact(kind):
+    config = VectorIndexConfig(kind=kind, hnsw_m=8, ef_construction=16)
+    vectors, rows = unit_vectors(12_000, dim=8), np.arange(12_000, dtype=np.int64)
+    index = FaissIndex(8, config)
+    index.add(rows, vectors)  # bulk: capacity grows by a quarter, size does not
+    flat = __import__("faiss").downcast_index(index._index.storage if kind == "hnsw"
+                                              else index._index)
+    assert flat.codes.size() == 12_000 * 8 * 4 and flat.ntotal == 12_000
+    index.add(np.array([20_000]), vectors[:1] * -1)
+    np.testing.assert_allclose(index.vectors_for(np.array([20_000, 5])),
+                               np.stack([-vectors[0], vectors[5]]), atol=1e-7)
+    if kind == "flat":
+        queries = unit_vectors(3, dim=8, seed=4)
+        all_rows = np.append(rows, 20_000)
+        all_vectors = np.vstack([vectors, -vectors[:1]])
+        np.testing.assert_array_equal(index.search(queries, 5)[1],
+                                      exact(all_vectors, all_rows, queries, 5)[0])

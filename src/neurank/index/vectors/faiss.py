@@ -20,6 +20,9 @@ import numpy as np
 from neurank.config import VectorIndexConfig
 from neurank.index.vectors.protocol import check_vectors, empty_result, pad_result
 
+_BULK = 10_000
+"""adds at least this large leave headroom in FAISS's storage (see _reserve_headroom)"""
+
 
 class FaissIndex:
     """A `VectorIndex` over FAISS."""
@@ -80,6 +83,18 @@ class FaissIndex:
         self._position.update(zip(rows.tolist(), range(start, start + len(rows)), strict=True))
         self._index.add(vectors)
         self._member_bits = None
+        if len(rows) >= _BULK:
+            self._reserve_headroom()
+
+    def _reserve_headroom(self) -> None:
+        """Give FAISS's vector storage (a growing array) a quarter more capacity after a bulk
+        add, so the next one-document add does not copy every stored vector (0.85 s at 1M
+        vectors, measured); costs that copy now, at build or load, and 25% more memory."""
+        flat = faiss.downcast_index(self._index.storage if self.config.kind == "hnsw"
+                                    else self._index)
+        size = flat.codes.size()
+        flat.codes.resize(size + size // 4)
+        flat.codes.resize(size)
 
     def delete(self, rows: np.ndarray) -> None:
         for row in np.asarray(rows, dtype=np.int64).tolist():
