@@ -46,12 +46,16 @@ def cache_dir() -> Path:
     return Path(root) / "onnx"
 
 
+def _settings(quantize: bool) -> str:
+    return f"{FORMAT_VERSION}|{OPSET}|int8={quantize}"
+
+
 def model_key(location: str, quantize: bool) -> str | None:
     """Cache key of a local model folder (its files' bytes + export settings); None for hub ids."""
     folder = Path(location)
     if not folder.is_dir():
         return None
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{OPSET}|int8={quantize}".encode())
+    digest = hashlib.sha256(_settings(quantize).encode())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         if relative.startswith(("onnx/", "openvino/", ".")) or relative.endswith(".md"):
@@ -166,8 +170,7 @@ def export_onnx(location: str, *, quantize: bool = True) -> Path:
         except ModelError:
             pass
     else:  # a hub id: key the cache by its name and revision-free weights after loading
-        key = hashlib.sha256(f"{location}|{FORMAT_VERSION}|{OPSET}|int8={quantize}".encode()
-                             ).hexdigest()[:32]
+        key = hashlib.sha256(f"{location}|{_settings(quantize)}".encode()).hexdigest()[:32]
         folder = cache_dir() / key
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.staging-"))

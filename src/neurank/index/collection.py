@@ -492,7 +492,7 @@ class Collection:
                      and n.split(".", 1)[0] in {s.name for s in self.segments}]
             keep += list(self.vectors.state().get("graph", []))
             keep += [deletes] if deletes else []
-            fresh = set(written) | ({deletes} if deletes else set())
+            fresh = set(written)  # a rewritten deletes file is in it too
             for name in fresh:
                 fsync_file(self.folder / name)
             self._files = {name: self._files[name] if name in self._files and name not in fresh

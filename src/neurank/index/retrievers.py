@@ -57,7 +57,7 @@ class BM25Retriever:
 
     def _one(self, query: str, depth: int, allowed: np.ndarray | None) -> Retrieved:
         full = self.index.scores(query).astype(np.float64)
-        keep = self.index.live & (full > 0)
+        keep = full > 0  # deleted slots score 0
         if allowed is not None:
             keep &= allowed[: len(keep)]
         rows = top_rows(np.where(keep, full, -np.inf), depth)

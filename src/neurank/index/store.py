@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,9 +75,8 @@ class DocumentStore:
                 found[row] = Document(id=doc_id, title=title, text=text, metadata=json.loads(meta))
         return found
 
-    def filter_rows(self, filters: Filters) -> np.ndarray:
-        """Row ids whose metadata satisfies every filter (see `neurank.index.filters`)."""
-        where, params = filters_to_sql(filters)
+    def rows_where(self, where: str, params: list[Any]) -> np.ndarray:
+        """Row ids matching a WHERE clause made by `filters_to_sql`."""
         rows = self._db.execute(f"SELECT row FROM docs WHERE {where}", params).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
@@ -129,7 +129,9 @@ class SegmentedStore:
         return found
 
     def filter_rows(self, filters: Filters) -> np.ndarray:
-        rows = [store.filter_rows(filters) for store in self.segments.values()]
+        """Live row ids whose metadata satisfies every filter (see `neurank.index.filters`)."""
+        where, params = filters_to_sql(filters)
+        rows = [store.rows_where(where, params) for store in self.segments.values()]
         found = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         if self.deleted:
             found = found[~np.isin(found, np.fromiter(self.deleted, dtype=np.int64))]

@@ -8,7 +8,9 @@ from neurank.config import FusionConfig
 from neurank.search.candidates import Candidates
 
 
-def _minmax(scores: np.ndarray) -> np.ndarray:
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Scores mapped onto [0, 1] (all zeros when they are constant)."""
+    scores = scores.astype(np.float64)
     low, high = scores.min(), scores.max()
     return (scores - low) / (high - low) if high > low else np.zeros_like(scores)
 
@@ -20,11 +22,6 @@ def _zscore(scores: np.ndarray) -> np.ndarray:
 
 def _rrf(ranks: np.ndarray, k: int) -> np.ndarray:
     return np.where(ranks > 0, 1.0 / (k + ranks), 0.0)
-
-
-def minmax(scores: np.ndarray) -> np.ndarray:
-    """Scores mapped onto [0, 1] (all zeros when they are constant)."""
-    return _minmax(scores.astype(np.float64))
 
 
 def fuse(candidates: Candidates, config: FusionConfig) -> np.ndarray:
@@ -40,7 +37,7 @@ def fuse(candidates: Candidates, config: FusionConfig) -> np.ndarray:
         raise ValueError(f"fusion needs the {missing} scores of every candidate")
     if config.method == "rrf":
         return sum(w * _rrf(candidates.ranks[name], config.rrf_k) for name, w in weights.items())
-    normalize = _minmax if config.normalization == "minmax" else _zscore
+    normalize = minmax if config.normalization == "minmax" else _zscore
     return sum(w * normalize(candidates.scores[name].astype(np.float64))
                for name, w in weights.items())
 

@@ -16,7 +16,7 @@ from neurank.config import BoostConfig, FusionConfig
 from neurank.data.corpus import Document
 from neurank.errors import NeurankError
 from neurank.index.collection import Collection
-from neurank.index.filters import Filters, validate_filters
+from neurank.index.filters import Filters
 from neurank.search.boosts import apply_boosts, boost_factors
 from neurank.search.candidates import Candidates, merge_retrieved
 from neurank.search.fusion import FusionScorer
@@ -87,7 +87,7 @@ class SearchPipeline:
         """Stage 1: each retriever of `mode` lists its top-`depth`; candidates get every score."""
         depth = depth or self.fusion.candidates
         retrievers = [self.collection.retriever(name) for name in retrievers_of(mode)]
-        allowed = self.collection.allowed_rows(validate_filters(filters))
+        allowed = self.collection.allowed_rows(filters)  # validated where it becomes SQL
         vectors = (self.collection.encode_queries(queries)
                    if any(r.needs_query_vector for r in retrievers) else None)
         lists = {r.name: r.retrieve(queries, vectors, depth, allowed) for r in retrievers}

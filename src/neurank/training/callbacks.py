@@ -56,6 +56,9 @@ class EarlyStopping(Callback):
         return value > best if self.mode == "max" else value < best
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+        if not trainer.validated:  # nothing to compare: the latest epoch is the best
+            trainer.result.best_epoch = epoch + 1
+            return
         if self.monitor not in record:
             raise NeurankError(f"validation returned {sorted(record)}, no {self.monitor!r} to "
                                "monitor")

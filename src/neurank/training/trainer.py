@@ -123,6 +123,7 @@ class Trainer:
         self.result = TrainResult()
         self.should_stop = False
         self.improved = False
+        self.validated = False
         self._start_epoch = 0
         self.callbacks = self._default_callbacks() + list(callbacks or [])
         use_amp = self.config.amp and self.device.type == "cuda"
@@ -206,6 +207,7 @@ class Trainer:
         The best weights (by `config.monitor`) are left in the model.
         """
         cfg = self.config
+        self.validated = validate is not None
         seed_everything(cfg.seed)
         total_steps = cfg.epochs * math.ceil((steps_per_epoch or 1) / cfg.grad_accumulation)
         self.scheduler = make_scheduler(self.optimizer, cfg, total_steps)
@@ -224,7 +226,7 @@ class Trainer:
                     record.update(self._validate(validate))
                 record["seconds"] = time.monotonic() - start
                 self.result.history.append(record)
-                self._end_of_epoch(epoch, record, validate is not None)
+                self._end_of_epoch(epoch, record)
                 if self.should_stop:
                     self.result.stopped_early = True
                     break
@@ -236,14 +238,13 @@ class Trainer:
         self.result.seconds = time.monotonic() - start
         return self.result
 
-    def _end_of_epoch(self, epoch: int, record: dict[str, float], validated: bool) -> None:
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and validated:
+    def _end_of_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and (
+            self.validated
+        ):
             self.scheduler.step(float(record[self.config.monitor]))
         self.improved = False
         for callback in self.callbacks:
-            if isinstance(callback, EarlyStopping) and not validated:
-                self.result.best_epoch = epoch + 1  # no validation: the last epoch is the best
-                continue
             callback.on_epoch_end(self, epoch, record)
 
     # ------------------------------------------------------------------ checkpoints
