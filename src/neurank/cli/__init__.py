@@ -21,15 +21,26 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click's usage errors arrive here under standalone_mode=False
-        from click.exceptions import ClickException, Exit
-
-        if isinstance(exc, Exit):
+    except Exception as exc:  # usage errors arrive here under standalone_mode=False
+        exit_, abort, click_exception = _usage_exceptions()
+        if isinstance(exc, exit_):
             sys.exit(exc.exit_code)
-        if isinstance(exc, ClickException):
-            exc.show()
+        if isinstance(exc, abort):
+            sys.exit(130)
+        if isinstance(exc, click_exception):
+            exc.show()  # the usage line and one error line; usage errors exit with 2
             sys.exit(exc.exit_code)
         raise
+
+
+def _usage_exceptions() -> tuple[type, type, type]:
+    """typer >= 0.29 raises its own vendored click classes; older ones raise click's."""
+    try:
+        from typer import Abort, Exit
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        from click.exceptions import Abort, ClickException, Exit
+    return Exit, Abort, ClickException
 
 
 __all__ = ["app", "main"]
