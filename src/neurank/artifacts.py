@@ -120,11 +120,27 @@ def read_manifest(folder: Path, *, fmt: str, version: int, what: str,
 
 
 def confined_name(folder: Path, name: object, error: type[Exception]) -> Path:
-    """`folder/name` for a plain file name from a manifest; paths that leave the folder refused."""
-    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
-            or "\\" in name or "\x00" in name):
+    """`folder/name` for a relative file name from a manifest ('a.bin' or 'encoder/a.bin').
+
+    Names that could leave the folder are refused: absolute, '..' or empty parts, backslashes,
+    NUL, and sub-folders that are symbolic links.
+    """
+    parts = name.split("/") if isinstance(name, str) else []
+    if (not parts or any(part in ("", ".", "..") for part in parts)
+            or "\\" in name or "\x00" in name):  # type: ignore[operator]
         raise error(f"{folder}: the manifest names an invalid file {name!r}")
-    return folder / name
+    inner = folder
+    for part in parts[:-1]:
+        inner = inner / part
+        if inner.is_symlink():
+            raise error(f"{folder}: {inner.relative_to(folder)} is a link, not a folder")
+    return folder.joinpath(*parts)
+
+
+def files_below(folder: Path) -> list[str]:
+    """Relative POSIX names of every regular file under `folder` except its manifest."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p != folder / "manifest.json")
 
 
 def verify_files(folder: Path, files: object, error: type[Exception]) -> None:

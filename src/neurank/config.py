@@ -125,6 +125,42 @@ class TrainerConfig(_Config):
     show_progress: bool = True
 
 
+class ClassifierConfig(_Config):
+    """A multi-label text classifier: which encoder, frozen or fine-tuned, head and loss."""
+
+    mode: Literal["frozen", "finetune"] = Field(
+        "frozen", description="frozen: embeddings computed once + a trained head (seconds); "
+                              "finetune: the encoder trained end to end with the head")
+    base: str = DEFAULT_MODEL
+    encoder: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="runtime that embeds texts (frozen training and prediction)")
+    hidden: int = Field(512, ge=0, description="hidden units of the head; 0 = linear")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    loss: Literal["bce", "focal"] = "bce"
+    focal_gamma: float = Field(2.0, ge=0.0)
+    pos_weight: Literal["none", "sqrt"] = Field(
+        "none", description="sqrt: weight each label's positives by sqrt(negatives/positives)")
+    encoder_lr: float = Field(5e-5, gt=0.0, description="learning rate of the encoder (finetune)")
+    max_length: int = Field(128, ge=8, description="tokens per text (finetune)")
+    min_threshold_positives: int = Field(
+        5, ge=1, description="labels with fewer dev positives use the global threshold")
+    augment_to: int | None = Field(
+        None, ge=1, description="grow the training split to this many texts with perturbed copies")
+    dev_fraction: float = Field(0.1, gt=0.0, lt=1.0,
+                                description="share of train held out when there is no dev split")
+    trainer: TrainerConfig = TrainerConfig(epochs=30, batch_size=256, lr=1e-3, patience=3,
+                                           monitor="macro_f1")
+
+    @classmethod
+    def for_mode(cls, mode: str, **overrides: object) -> ClassifierConfig:
+        """Defaults that suit the mode: the fine-tuned encoder needs few epochs, small batches,
+        warmup and a low learning rate; the head alone trains long at a high one."""
+        trainer = (TrainerConfig(epochs=3, batch_size=32, lr=1e-3, patience=2, monitor="macro_f1",
+                                 schedule="warmup_cosine", warmup_ratio=0.06, weight_decay=0.01)
+                   if mode == "finetune" else cls.model_fields["trainer"].default)
+        return cls(mode=mode, trainer=trainer, **overrides)  # type: ignore[arg-type]
+
+
 class ServeConfig(_Config):
     """Limits and access control of the HTTP service (`neurank serve`)."""
 

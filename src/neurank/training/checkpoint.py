@@ -5,6 +5,7 @@
       weights.safetensors  model tensors (or a recommender's arrays)
       ids.json             external id maps, when the model has them
       optimizer.safetensors  optimizer tensors (resumable checkpoints only; the rest is JSON)
+      encoder/...          any further files a model needs (e.g. a fine-tuned encoder's folder)
 
 No pickle is ever loaded. A checkpoint is written into a staging sibling folder and renamed
 into place; an existing checkpoint is first renamed aside (`.NAME.old-*`), so a crash between
@@ -17,6 +18,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurank.artifacts import (
+    files_below,
     fsync_dir,
     fsync_file,
     library_versions,
@@ -103,8 +106,13 @@ def save_checkpoint(
     meta: dict[str, Any],
     ids: dict[str, list[str]] | None = None,
     optimizer: dict[str, Any] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically; `meta` must be JSON-serialisable."""
+    """Write a checkpoint folder atomically; `meta` must be JSON-serialisable.
+
+    `write_extra(staging)` may add files and sub-folders (a fine-tuned encoder's own folder);
+    they are hashed into the manifest like the rest.
+    """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     _restore_retired(folder)
@@ -123,6 +131,9 @@ def save_checkpoint(
             save_file(_as_tensors(opt_tensors), str(staging / "optimizer.safetensors"))
             names.append("optimizer.safetensors")
             extra["optimizer"] = opt_plain
+        if write_extra is not None:
+            write_extra(staging)
+            names = files_below(staging)
         for name in names:
             fsync_file(staging / name)
         write_manifest(staging, {

@@ -1,0 +1,63 @@
+"""Classification metrics against scikit-learn; thresholds against a brute-force search."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from neurank.classify.thresholds import GRID, tune_thresholds
+from neurank.eval.classification import multilabel_metrics
+from neurank.losses import FocalLoss, MultiLabelBCE
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.random((60, 7)) < 0.2
+    predicted = rng.random((60, 7)) < 0.3
+    truth[:, 3] = False  # a label with no positives and ...
+    predicted[:, 5] = False  # ... one never predicted: both count as F1 0 in the macro mean
+    labels = [f"l{i}" for i in range(7)]
+    summary, per_label = multilabel_metrics(truth, predicted, labels)
+    for average in ("micro", "macro"):
+        p, r, f, _ = precision_recall_fscore_support(truth, predicted, average=average,
+                                                     zero_division=0)
+        assert summary[f"{average}_precision"] == pytest.approx(p)
+        assert summary[f"{average}_recall"] == pytest.approx(r)
+        assert summary[f"{average}_f1"] == pytest.approx(f)
+    reference = f1_score(truth, predicted, average=None, zero_division=0)
+    assert [per_label[x]["f1"] for x in labels] == pytest.approx(reference)
+    assert [per_label[x]["support"] for x in labels] == truth.sum(0).tolist()
+
+
+def test_thresholds_are_the_best_on_the_grid_and_rare_labels_fall_back():
+    rng = np.random.default_rng(0)
+    truth = rng.random((300, 4)) < np.asarray([0.3, 0.2, 0.1, 0.01])
+    probabilities = np.clip(truth * 0.35 + rng.random((300, 4)) * 0.6, 0, 1)
+    labels = ["a", "b", "c", "rare"]
+    chosen = tune_thresholds(probabilities, truth, labels, min_positives=5)
+    for j, label in enumerate(labels[:3]):
+        f1 = [f1_score(truth[:, j], probabilities[:, j] >= t, zero_division=0) for t in GRID]
+        best = GRID[int(np.argmax(f1))]
+        assert chosen.values[label] == pytest.approx(best), label
+    assert truth[:, 3].sum() < 5 and chosen.fallback == ["rare"]
+    macro = [f1_score(truth, probabilities >= t, average="macro", zero_division=0) for t in GRID]
+    assert chosen.global_threshold == pytest.approx(GRID[int(np.argmax(macro))])
+    assert chosen.values["rare"] == chosen.global_threshold
+
+
+def test_focal_loss_matches_its_formula_and_reduces_to_bce():
+    logits = torch.tensor([[2.0, -1.0, 0.3], [-0.5, 1.5, -3.0]])
+    targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    p = torch.sigmoid(logits)
+    p_t = torch.where(targets == 1, p, 1 - p)
+    expected = (-(1 - p_t) ** 2 * torch.log(p_t)).mean()
+    assert FocalLoss(gamma=2.0)(logits, targets) == pytest.approx(expected.item(), rel=1e-5)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    assert FocalLoss(gamma=0.0)(logits, targets) == pytest.approx(bce.item(), rel=1e-5)
+    weighted = MultiLabelBCE(torch.tensor([3.0, 1.0, 1.0]))(logits, targets)
+    manual = -(3.0 * targets[:, :1] * torch.log(p[:, :1]) + (1 - targets[:, :1])
+               * torch.log(1 - p[:, :1]))
+    rest = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1:], targets[:, 1:],
+                                                                reduction="sum")
+    assert weighted.item() == pytest.approx(((manual.sum() + rest) / 6).item(), rel=1e-5)
