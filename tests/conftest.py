@@ -121,3 +121,44 @@ def neurank():
         return result
 
     return run
+
+
+def _labelled_rows(documents, count: int, seed: int) -> list[dict]:
+    """Texts joined from one or two sample documents, labelled with their categories."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(count):
+        picks = rng.choice(len(documents), size=int(rng.integers(1, 3)), replace=False)
+        docs = [documents[i] for i in picks]
+        rows.append({"text": " ".join(d.text for d in docs),
+                     "labels": sorted({d.metadata["category"] for d in docs})})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def labelled_dir(tmp_path_factory, sample_documents) -> Path:
+    """A small multi-label dataset (train/dev/test JSONL, 10 labels) from the sample corpus;
+    every word is in the tiny model's vocabulary."""
+    import json
+
+    folder = tmp_path_factory.mktemp("labelled")
+    for split, count, seed in (("train", 240, 0), ("dev", 80, 1), ("test", 80, 2)):
+        rows = _labelled_rows(sample_documents, count, seed)
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory, tiny_model_dir, labelled_dir) -> Path:
+    """A frozen-mode classifier over the tiny model (torch encoder), trained for 3 epochs."""
+    from neurank.classify import read_labelled, train_classifier
+    from neurank.config import ClassifierConfig
+
+    config = ClassifierConfig.for_mode("frozen", base=str(tiny_model_dir), encoder="torch")
+    config.trainer = config.trainer.model_copy(update={"epochs": 3, "show_progress": False})
+    folder = tmp_path_factory.mktemp("classifier") / "clf"
+    train_classifier(read_labelled(labelled_dir, "train"), read_labelled(labelled_dir, "dev"),
+                     config, folder)
+    return folder

@@ -169,6 +169,8 @@ class ServeConfig(_Config):
     max_k: int = Field(100, ge=1, description="most hits / items one request may ask for")
     max_documents: int = Field(1_000, ge=1, description="most documents in one PUT /documents")
     max_filters: int = Field(16, ge=1)
+    max_texts: int = Field(64, ge=1, description="most texts in one POST /classify")
+    max_text_chars: int = Field(20_000, ge=1, description="longest text POST /classify accepts")
     api_key: str | None = Field(None, description="required in the X-API-Key header when set")
     rate_limit: float | None = Field(None, gt=0.0, description="requests per second per client")
     rate_burst: int = Field(20, ge=1, description="requests a client may send at once")

@@ -14,11 +14,13 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 OPERATIONS = ["POST /search", "POST /recommend", "GET /items/{item_id}/similar",
-              "PUT /documents", "DELETE /documents/{doc_id}", "GET /health", "GET /metrics"]
+              "PUT /documents", "DELETE /documents/{doc_id}", "GET /health", "GET /metrics",
+              "POST /classify"]
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory, tiny_encoder, tiny_model_dir, sample_documents, interactions):
+def api_schema(tmp_path_factory, tiny_encoder, tiny_model_dir, sample_documents, interactions,
+               tiny_classifier_dir):
     from neurank.config import CollectionConfig
     from neurank.index import Collection
     from neurank.recommend.knn import ItemKNN
@@ -29,8 +31,8 @@ def api_schema(tmp_path_factory, tiny_encoder, tiny_model_dir, sample_documents,
                                   CollectionConfig(model=str(tiny_model_dir)),
                                   encoder=tiny_encoder, show_progress=False)
     recommender = ItemKNN().fit(interactions).save(folder / "knn")
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(collection.folder,
-                                                                       recommender))
+    app = create_app(collection.folder, recommender, classifier=tiny_classifier_dir)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 def test_every_operation_is_fuzzed(api_schema):

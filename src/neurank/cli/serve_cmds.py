@@ -29,6 +29,8 @@ def serve(
     collection: Annotated[Path | None, typer.Option(help="Collection folder to search.")] = None,
     recommender: Annotated[Path | None, typer.Option(
         help="Recommender checkpoint folder (from `neurank rec train`).")] = None,
+    classifier: Annotated[Path | None, typer.Option(
+        help="Classifier checkpoint folder (from `neurank classify train`).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     rate_limit: Annotated[float | None, typer.Option(
@@ -40,7 +42,7 @@ def serve(
     preload: Annotated[bool, typer.Option(
         help="Load the models before listening instead of on the first request.")] = False,
 ) -> None:
-    """Serve search and recommendations over HTTP, with a web page at /.
+    """Serve search, recommendations and classification over HTTP, with a web page at /.
 
     Set NEURANK_API_KEY to require that key in the X-API-Key header of every API request.
     """
@@ -51,25 +53,28 @@ def serve(
     from neurank.serve import create_app
     from neurank.training.checkpoint import read_checkpoint_manifest
 
-    if collection is None and recommender is None:
-        raise NeurankError("give --collection DIR, --recommender DIR, or both")
+    if collection is None and recommender is None and classifier is None:
+        raise NeurankError("give --collection DIR, --recommender DIR and/or --classifier DIR")
     if collection is not None:
         read_manifest(collection)  # a wrong folder fails now, not on the first request
-    if recommender is not None:
-        read_checkpoint_manifest(recommender)
+    for checkpoint in (recommender, classifier):
+        if checkpoint is not None:
+            read_checkpoint_manifest(checkpoint)
     api_key = os.environ.get(API_KEY_ENV) or None
     config = ServeConfig(max_k=max_k, max_body_bytes=max_body_bytes, workers=workers,
                          api_key=api_key, rate_limit=rate_limit, rate_burst=rate_burst)
     if not _is_loopback(host) and not api_key:
         console_err.print(f"[yellow]warning:[/] listening on {host} without an API key; set "
                           f"{API_KEY_ENV} to require one")
-    application = create_app(collection, recommender, config)
+    application = create_app(collection, recommender, config, classifier)
     if preload:
         service = application.state.service
         if collection is not None:
             service.resources.pipeline()
         if recommender is not None:
             service.resources.recommender()
+        if classifier is not None:
+            service.resources.classifier()
     console.print(f"[green]serving[/] on http://{host}:{port}  (API docs at /docs"
                   f"{', API key required' if api_key else ''}"
                   f"{f', {rate_limit:g} req/s per client' if rate_limit else ''})")

@@ -31,9 +31,12 @@ from neurank.serve.metrics import ServiceMetrics
 from neurank.serve.ratelimit import RateLimiter
 from neurank.serve.resources import Resources
 from neurank.serve.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
     DocumentsRequest,
     ErrorBody,
     Health,
+    LabelPrediction,
     RangeFilter,
     RecommendRequest,
     RecommendResponse,
@@ -99,9 +102,9 @@ class Service:
     """Holds what the routes share: models, limits, worker threads, batchers, metrics."""
 
     def __init__(self, collection: Path | None, recommender: Path | None,
-                 config: ServeConfig) -> None:
+                 config: ServeConfig, classifier: Path | None = None) -> None:
         self.config = config
-        self.resources = Resources(collection, recommender)
+        self.resources = Resources(collection, recommender, classifier)
         self.metrics = ServiceMetrics()
         self._executor: ThreadPoolExecutor | None = None
         self.search_batcher: MicroBatcher[SearchJob, SearchResponse] = MicroBatcher(
@@ -109,6 +112,8 @@ class Service:
             on_batch=self.metrics.batch_size.observe)
         self.recommend_batcher: MicroBatcher[RecommendJob, RecommendResponse] = MicroBatcher(
             self._recommend_batch, self.run, workers=config.workers)
+        self.classify_batcher: MicroBatcher[tuple[str, ...], list[LabelPrediction]] = (
+            MicroBatcher(self._classify_batch, self.run, workers=config.workers))
 
     async def run(self, fn, *args):
         """`fn(*args)` on one of the service's worker threads (sized to the cores, not 40)."""
@@ -189,6 +194,31 @@ class Service:
         pairs = self.resources.recommender().similar_items(item, k)
         return SimilarResponse(item=item, items=[ScoredItem(item=t, score=s) for t, s in pairs])
 
+    # ------------------------------------------------------------------ classification
+    def _classify_batch(self, jobs: Sequence[tuple[str, ...]]) -> list[list[LabelPrediction]]:
+        """Every queued request's texts in one encoder pass, split back per request."""
+        texts = [text for job in jobs for text in job]
+        predictions = self.resources.classifier().predict(texts)
+        out, start = [], 0
+        for job in jobs:
+            out.append([LabelPrediction(labels=p.labels, scores=p.scores)
+                        for p in predictions[start:start + len(job)]])
+            start += len(job)
+        return out
+
+    async def classify(self, body: ClassifyRequest) -> ClassifyResponse:
+        if len(body.texts) > self.config.max_texts:
+            raise _invalid("texts", f"at most {self.config.max_texts} per request")
+        for i, text in enumerate(body.texts):
+            if len(text) > self.config.max_text_chars:
+                raise _invalid(f"texts[{i}]", f"longer than {self.config.max_text_chars} "
+                                              "characters")
+            if not text.strip():
+                raise _invalid(f"texts[{i}]", "empty (only whitespace)")
+        started = time.perf_counter()
+        results = await self.classify_batcher.submit(tuple(body.texts))
+        return ClassifyResponse(took_ms=(time.perf_counter() - started) * 1e3, results=results)
+
     # ------------------------------------------------------------------ updates
     def _update(self, change) -> UpdateResponse:
         """Apply `change(collection)` and save a new generation; on failure, nothing changes."""
@@ -240,15 +270,18 @@ class Service:
         folder = self.resources.collection_dir
         return Health(status="ok", collection=str(folder) if folder else None,
                       recommender=str(self.resources.recommender_dir or "") or None,
+                      classifier=str(self.resources.classifier_dir or "") or None,
                       loaded=self.resources.loaded, documents=self.resources.document_count())
 
 
 def create_app(collection: str | Path | None = None, recommender: str | Path | None = None,
-               config: ServeConfig | None = None) -> FastAPI:
-    """The HTTP app over a collection folder and/or a recommender checkpoint folder."""
+               config: ServeConfig | None = None,
+               classifier: str | Path | None = None) -> FastAPI:
+    """The HTTP app over a collection folder, a recommender and/or a classifier checkpoint."""
     config = config or ServeConfig()
     service = Service(Path(collection) if collection else None,
-                      Path(recommender) if recommender else None, config)
+                      Path(recommender) if recommender else None, config,
+                      Path(classifier) if classifier else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -269,6 +302,11 @@ def create_app(collection: str | Path | None = None, recommender: str | Path | N
     async def recommend(body: RecommendRequest) -> RecommendResponse:
         """Top-k items for a user; unknown users get popular items with cold_start=true."""
         return await service.recommend(body)
+
+    @app.post("/classify", response_model=ClassifyResponse, responses=_ERRORS)
+    async def classify(body: ClassifyRequest) -> ClassifyResponse:
+        """Labels (over their dev-tuned thresholds) and probabilities for a batch of texts."""
+        return await service.classify(body)
 
     @app.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=_ERRORS)
     async def similar(item_id: Annotated[str, PathParam(min_length=1, max_length=500)],

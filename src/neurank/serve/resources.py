@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from neurank.errors import CollectionError, NotFoundError
 
 if TYPE_CHECKING:
+    from neurank.classify import Classifier
     from neurank.recommend.base import Recommender
     from neurank.search.pipeline import SearchPipeline
 
@@ -54,18 +55,22 @@ class ReadWriteLock:
 class Resources:
     """Lazily loaded, cached models of one server; thread-safe."""
 
-    def __init__(self, collection: Path | None, recommender: Path | None) -> None:
+    def __init__(self, collection: Path | None, recommender: Path | None,
+                 classifier: Path | None = None) -> None:
         self.collection_dir = collection
         self.recommender_dir = recommender
+        self.classifier_dir = classifier
         self.collection_lock = ReadWriteLock()
         self._load_lock = threading.Lock()
         self._pipeline: SearchPipeline | None = None
         self._recommender: Recommender | None = None
+        self._classifier: Classifier | None = None
 
     @property
     def loaded(self) -> dict[str, bool]:
         return {"collection": self._pipeline is not None,
-                "recommender": self._recommender is not None}
+                "recommender": self._recommender is not None,
+                "classifier": self._classifier is not None}
 
     def document_count(self) -> int | None:
         """Documents in the collection, from its manifest until it is loaded."""
@@ -124,3 +129,18 @@ class Resources:
 
                     self._recommender = load_recommender(self.recommender_dir)
         return self._recommender
+
+    def classifier(self) -> Classifier:
+        """The classifier, loaded (and verified, its encoder warmed) on first use."""
+        if self._classifier is None:
+            if self.classifier_dir is None:
+                raise NotFoundError("this server has no classifier (start it with "
+                                    "--classifier DIR)")
+            with self._load_lock:
+                if self._classifier is None:
+                    from neurank.classify import Classifier
+
+                    classifier = Classifier(self.classifier_dir)
+                    classifier.probabilities(["warm up"])
+                    self._classifier = classifier
+        return self._classifier

@@ -95,10 +95,27 @@ class UpdateResponse(BaseModel):
     generation: int = Field(description="collection generation now on disk")
 
 
+class ClassifyRequest(_Body):
+    texts: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        min_length=1, description="texts to classify (count and length limited by the server)")
+
+
+class LabelPrediction(BaseModel):
+    labels: list[str] = Field(description="labels at or over their tuned thresholds, most "
+                                          "probable first")
+    scores: dict[str, float] = Field(description="every label's probability")
+
+
+class ClassifyResponse(BaseModel):
+    took_ms: float
+    results: list[LabelPrediction]
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     collection: str | None
     recommender: str | None
+    classifier: str | None = None
     loaded: dict[str, bool]
     documents: int | None
 
