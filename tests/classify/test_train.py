@@ -94,3 +94,25 @@ def test_cli_train_evaluate_predict(neurank, tmp_path, tiny_model_dir, labelled_
     bad = neurank("classify", "train", "--data", labelled_dir, "--out", tmp_path / "x",
                   "--mode", "bogus", check=False)
     assert bad.returncode == 2 and "--mode must be frozen or finetune" in bad.stderr
+
+
+def test_index_stores_predicted_labels_for_filters(neurank, tmp_path, tiny_model_dir,
+                                                   tiny_classifier_dir, sample_dir):
+    from neurank.classify import Classifier
+    from neurank.data import read_corpus
+
+    out = tmp_path / "coll"
+    neurank("index", sample_dir, "--out", out, "--model", tiny_model_dir, "--encoder", "torch",
+            "--classify", tiny_classifier_dir, "--classify-field", "topics")
+    documents = read_corpus(sample_dir)
+    predicted = Classifier(tiny_classifier_dir).predict([d.content for d in documents])
+    label = next(p.labels[0] for p in predicted if p.labels)
+    expected = sorted(d.id for d, p in zip(documents, predicted, strict=True) if label in p.labels)
+    hits = json.loads(neurank("search", out, "data", "--mode", "bm25", "-k", "40", "--filter",
+                              f"topics={label}", "--json").stdout)["hits"]
+    matching = [h["id"] for h in hits]
+    assert matching and set(matching) <= set(expected)
+    assert all(label in h["metadata"]["topics"] for h in hits)
+    clash = neurank("index", sample_dir, "--out", tmp_path / "c2", "--model", tiny_model_dir,
+                    "--classify", tiny_classifier_dir, "--classify-field", "category", check=False)
+    assert clash.returncode == 2 and "already has metadata field 'category'" in clash.stderr

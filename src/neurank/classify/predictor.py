@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from neurank.classify.thresholds import Thresholds
+from neurank.data.corpus import Document
 from neurank.encoders import load_encoder
-from neurank.errors import CheckpointError
+from neurank.errors import CheckpointError, DataError
 from neurank.models.registry import build_module
 from neurank.training import load_checkpoint
 
@@ -80,3 +81,19 @@ class Classifier:
                                   {label: round(float(p), 6)
                                    for label, p in zip(self.labels, row, strict=True)}))
         return out
+
+
+def tag_documents(classifier: Classifier, documents: list[Document], field: str, *,
+                  show_progress: bool = False) -> list[Document]:
+    """`documents` with their predicted labels (a list) in metadata `field`, so filters and
+    ranking features can use them; a document that already has the field is an error."""
+    taken = next((d.id for d in documents if field in d.metadata), None)
+    if taken is not None:
+        raise DataError(f"document {taken!r} already has metadata field {field!r}; choose "
+                        "another with --classify-field", field=field)
+    chosen = classifier.decide(classifier.probabilities([d.content for d in documents],
+                                                        show_progress=show_progress))
+    return [Document(id=d.id, title=d.title, text=d.text,
+                     metadata={**d.metadata,
+                               field: [classifier.labels[j] for j in np.flatnonzero(row)]})
+            for d, row in zip(documents, chosen, strict=True)]

@@ -38,6 +38,10 @@ def index(
     stopwords: Annotated[str, typer.Option(help="Stopword list, or 'none'.")] = "english",
     batch_size: Annotated[int | None, typer.Option(
         help="Encoding batch size (default: the runtime's own, 8 on ONNX, 64 on torch).")] = None,
+    classify: Annotated[Path | None, typer.Option(
+        help="Classifier checkpoint: store each document's predicted labels as metadata.")] = None,
+    classify_field: Annotated[str, typer.Option(
+        help="Metadata field for the predicted labels (filter on it with --filter).")] = "labels",
 ) -> None:
     """Index a corpus into a collection folder (documents + BM25 + vectors + manifest)."""
     from neurank.config import AnalyzerConfig, CollectionConfig, VectorIndexConfig
@@ -66,6 +70,12 @@ def index(
     )
     if model:
         config.model = model
+    if classify is not None:
+        from neurank.classify.predictor import Classifier, tag_documents
+
+        console_err.print(f"labelling {len(documents)} documents with {classify}")
+        documents = tag_documents(Classifier(classify), documents, classify_field,
+                                  show_progress=True)
     console_err.print(f"indexing {len(documents)} documents from {source} with {config.model}")
     collection = Collection.build(out, documents, config, batch_size=batch_size)
     console.print(f"[green]indexed[/] {len(collection)} documents into {out} with "
