@@ -148,7 +148,7 @@ class ClassifierConfig(_Config):
         None, ge=1, description="grow the training split to this many texts with perturbed copies")
     dev_fraction: float = Field(0.1, gt=0.0, lt=1.0,
                                 description="share of train held out when there is no dev split")
-    trainer: TrainerConfig = TrainerConfig(epochs=30, batch_size=256, lr=1e-3, patience=3,
+    trainer: TrainerConfig = TrainerConfig(epochs=200, batch_size=32, lr=1e-3, patience=10,
                                            monitor="macro_f1")
 
     @classmethod

@@ -30,7 +30,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write.")],
     mode: Annotated[str, typer.Option(help="frozen (embeddings + head, fast) or finetune.")] = "frozen",
     base: Annotated[str | None, typer.Option(help="Encoder to start from (id or folder).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default: 30 frozen, 3 finetune).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Most epochs (default: 200 frozen, with early stopping; 3 finetune).")] = None,
     budget_s: Annotated[float | None, typer.Option(
         "--budget-s", min=1, help="Stop after the epoch that passes this many seconds.")] = None,
     loss: Annotated[str, typer.Option(help="bce or focal.")] = "bce",
