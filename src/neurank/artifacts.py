@@ -158,3 +158,16 @@ def verify_files(folder: Path, files: object, error: type[Exception]) -> None:
         if sha256_file(path) != expected:
             raise error(f"{folder}: file {name} does not match its sha256 in the manifest "
                         "(modified or corrupted)")
+
+
+CHECKPOINT_FORMAT = "neurank-checkpoint"
+CHECKPOINT_VERSION = 2
+
+
+def read_checkpoint_manifest(folder: str | Path) -> dict[str, Any]:
+    """A checkpoint's manifest, checked for checksum and format (the files are not read);
+    here rather than in training/ so that reading one never imports torch."""
+    from neurank.errors import CheckpointError
+
+    return read_manifest(Path(folder), fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                         what="checkpoint", error=CheckpointError)

@@ -64,16 +64,36 @@ def test_saved_classifier_reproduces_its_dev_figures(tmp_path, tiny_model_dir, l
                                    atol=0.05)
 
 
-def test_a_tampered_encoder_file_is_refused(tmp_path, tiny_model_dir, labelled_dir):
-    train = read_labelled(labelled_dir, "train")
-    train_classifier(train, None, config_for("finetune", tiny_model_dir, epochs=1),
-                     tmp_path / "clf")
-    weights = next((tmp_path / "clf" / "encoder").glob("*.safetensors"))
+@pytest.fixture(scope="module")
+def finetuned_dir(tmp_path_factory, tiny_model_dir, labelled_dir):
+    folder = tmp_path_factory.mktemp("finetuned") / "clf"
+    train_classifier(read_labelled(labelled_dir, "train"), None,
+                     config_for("finetune", tiny_model_dir, epochs=1), folder)
+    return folder
+
+
+def test_a_checkpoint_serves_as_the_model_of_an_encoder(finetuned_dir, tiny_classifier_dir,
+                                                       tmp_path):
+    import shutil
+
+    from neurank.encoders import SentenceEncoder, load_encoder
+
+    texts = ["solar power output", "hospital admissions"]
+    from_checkpoint = load_encoder(str(finetuned_dir), "torch")
+    direct = SentenceEncoder(str(finetuned_dir / "encoder"))
+    np.testing.assert_allclose(from_checkpoint.encode(texts), direct.encode(texts), atol=1e-6)
+    with pytest.raises(CheckpointError, match="without an encoder/ folder"):
+        load_encoder(str(tiny_classifier_dir), "torch")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(finetuned_dir, tampered)
+    weights = next((tampered / "encoder").glob("*.safetensors"))
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=r"encoder/.*does not match its sha256"):
-        Classifier(tmp_path / "clf", encoder="torch")
+        Classifier(tampered, encoder="torch")
+    with pytest.raises(CheckpointError, match=r"encoder/.*does not match its sha256"):
+        load_encoder(str(tampered), "torch")
 
 
 def test_cli_train_evaluate_predict(neurank, tmp_path, tiny_model_dir, labelled_dir):

@@ -12,6 +12,7 @@ import torch
 from neurank.classify.thresholds import Thresholds
 from neurank.data.corpus import Document
 from neurank.encoders import load_encoder
+from neurank.encoders.resolve import ENCODER_FOLDER
 from neurank.errors import CheckpointError, DataError
 from neurank.models.registry import build_module
 from neurank.training import load_checkpoint
@@ -55,7 +56,7 @@ class Classifier:
             raise CheckpointError(f"{self.folder}: thresholds and labels disagree")
         self.head.eval()
         self.cutoffs = self.thresholds.as_array(self.labels)
-        location = str(self.folder / "encoder") if self.mode == "finetune" else self.base
+        location = str(self.folder / ENCODER_FOLDER) if self.mode == "finetune" else self.base
         self.encoder = load_encoder(location, backend, device=device)
 
     def probabilities(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:

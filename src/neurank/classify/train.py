@@ -34,6 +34,7 @@ from neurank.classify.augment import augment
 from neurank.classify.data import LabelledTexts, label_order, split_off
 from neurank.classify.thresholds import Thresholds, tune_thresholds
 from neurank.config import ClassifierConfig
+from neurank.encoders.resolve import ENCODER_FOLDER
 from neurank.eval.classification import multilabel_metrics
 from neurank.losses import FocalLoss, MultiLabelBCE
 from neurank.models.classifier import EncoderClassifier, LabelHead
@@ -165,7 +166,7 @@ class _Finetune:
         return out
 
     def write_extra(self) -> Callable[[Path], None] | None:
-        return lambda staging: self.encoder.save(str(staging / "encoder"))
+        return lambda staging: self.encoder.save(str(staging / ENCODER_FOLDER))
 
 
 def train_classifier(train: LabelledTexts, dev: LabelledTexts | None, config: ClassifierConfig,

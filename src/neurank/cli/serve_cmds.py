@@ -48,10 +48,10 @@ def serve(
     """
     import uvicorn
 
+    from neurank.artifacts import read_checkpoint_manifest
     from neurank.config import ServeConfig
     from neurank.index.collection import read_manifest
     from neurank.serve import create_app
-    from neurank.training.checkpoint import read_checkpoint_manifest
 
     if collection is None and recommender is None and classifier is None:
         raise NeurankError("give --collection DIR, --recommender DIR and/or --classifier DIR")

@@ -20,10 +20,35 @@ _PACKAGED_MODELS = {
 }
 
 
+ENCODER_FOLDER = "encoder"
+
+
+def checkpoint_encoder(folder: Path) -> Path | None:
+    """The verified `encoder/` of a neurank checkpoint folder (e.g. a fine-tuned classifier),
+    or None when `folder` is not a neurank checkpoint; a tampered one is an error."""
+    from neurank.artifacts import read_checkpoint_manifest, verify_files
+    from neurank.errors import CheckpointError
+
+    if not (folder / "manifest.json").is_file() or (folder / "modules.json").exists():
+        return None
+    manifest = read_checkpoint_manifest(folder)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not any(
+            isinstance(name, str) and name.startswith(f"{ENCODER_FOLDER}/") for name in files):
+        raise CheckpointError(f"{folder} is a neurank {manifest.get('kind')!r} checkpoint "
+                              "without an encoder/ folder; give its base model instead")
+    verify_files(folder, files, CheckpointError)
+    return folder / ENCODER_FOLDER
+
+
 def resolve_model(name_or_path: str = DEFAULT_MODEL) -> str:
-    """A local folder for `name_or_path` when one exists, else the id unchanged (hub)."""
-    if Path(name_or_path).expanduser().exists():
-        return str(Path(name_or_path).expanduser())
+    """A local folder for `name_or_path` when one exists, else the id unchanged (hub).
+
+    A neurank checkpoint that holds a trained encoder (`classify train --mode finetune`)
+    resolves, once its files are verified, to that encoder's folder."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return str(checkpoint_encoder(path) or path)
     package = _PACKAGED_MODELS.get(name_or_path)
     if package:
         try:

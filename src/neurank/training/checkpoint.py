@@ -28,19 +28,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurank.artifacts import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
     files_below,
     fsync_dir,
     fsync_file,
     library_versions,
-    read_manifest,
+    read_checkpoint_manifest,
     sha256_file,
     verify_files,
     write_manifest,
 )
 from neurank.errors import CheckpointError
 
-FORMAT = "neurank-checkpoint"
-FORMAT_VERSION = 2
 _LIBRARIES = ("neurank", "torch", "numpy", "scipy", "safetensors", "implicit")
 
 
@@ -137,8 +137,8 @@ def save_checkpoint(
         for name in names:
             fsync_file(staging / name)
         write_manifest(staging, {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
             "kind": kind,
             **meta,
             **extra,
@@ -158,12 +158,6 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
-
-
-def read_checkpoint_manifest(folder: str | Path) -> dict[str, Any]:
-    """A checkpoint's manifest, checked for format (the files are not read)."""
-    return read_manifest(Path(folder), fmt=FORMAT, version=FORMAT_VERSION, what="checkpoint",
-                         error=CheckpointError)
 
 
 def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoint:
