@@ -179,7 +179,8 @@ def test_a_failed_save_leaves_disk_and_memory_unchanged(make_client, sample_coll
 
 def test_health_and_metrics(client):
     health = client.get("/health").json()
-    assert health["loaded"] == {"collection": False, "recommender": False}  # lazy
+    assert health["loaded"] == {"collection": False, "recommender": False,
+                                 "classifier": False}  # lazy
     assert health["documents"] == 40
     for _ in range(3):
         client.post("/search", json={"query": QUERY})
@@ -226,3 +227,25 @@ def test_web_page_and_assets_are_served_without_external_urls(client):
         assert client.get(asset).status_code == 200
         assert "http://" not in text and "https://" not in text
     assert "https://" not in page.text and "http://" not in page.text
+
+
+def test_rate_limit_cannot_be_dodged_by_rotating_an_unchecked_key(make_client):
+    client = make_client(config=ServeConfig(rate_limit=0.5, rate_burst=2))
+    codes = [client.post("/recommend", json={"user": "u1"},
+                         headers={"x-api-key": f"rotating-{i}"}).status_code for i in range(4)]
+    assert codes == [200, 200, 429, 429]
+
+
+def test_failed_authentications_are_rate_limited(make_client):
+    client = make_client(config=ServeConfig(api_key="s3cret", rate_limit=0.5, rate_burst=3))
+    codes = [client.post("/search", json={"query": QUERY},
+                         headers={"x-api-key": f"guess-{i}"}).status_code for i in range(6)]
+    assert codes[:3] == [401] * 3 and codes[3:] == [429] * 3
+
+
+def test_health_hides_server_paths_while_a_key_is_required(make_client, sample_collection):
+    open_health = make_client().get("/health").json()
+    assert open_health["collection"] == str(sample_collection.folder)
+    guarded = make_client(config=ServeConfig(api_key="s3cret")).get("/health").json()
+    assert guarded["collection"] == sample_collection.folder.name
+    assert "/" not in guarded["collection"] and "/" not in (guarded["recommender"] or "")

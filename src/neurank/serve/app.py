@@ -267,11 +267,19 @@ class Service:
         return await self.run(self._update, delete)
 
     def health(self) -> Health:
-        folder = self.resources.collection_dir
-        return Health(status="ok", collection=str(folder) if folder else None,
-                      recommender=str(self.resources.recommender_dir or "") or None,
-                      classifier=str(self.resources.classifier_dir or "") or None,
-                      loaded=self.resources.loaded, documents=self.resources.document_count())
+        """Liveness and what is loaded; with an API key required, folders are shown by name
+        only, since /health answers without the key."""
+        resources = self.resources
+
+        def shown(folder: Path | None) -> str | None:
+            if folder is None:
+                return None
+            return folder.name if self.config.api_key else str(folder)
+
+        return Health(status="ok", collection=shown(resources.collection_dir),
+                      recommender=shown(resources.recommender_dir),
+                      classifier=shown(resources.classifier_dir),
+                      loaded=resources.loaded, documents=resources.document_count())
 
 
 def create_app(collection: str | Path | None = None, recommender: str | Path | None = None,

@@ -65,10 +65,11 @@ class Guard:
                 scope["path"] if scope["path"] in OPEN_PATHS else "unmatched")
             self.metrics.observe(scope["method"], endpoint, status, time.perf_counter() - started)
 
-    def _client(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
-        key = headers.get(b"x-api-key")
-        if key:
-            return "key:" + key.decode("latin-1")
+    def _client(self, scope: Scope, authenticated: bool) -> str:
+        """The rate-limit bucket: the (checked) API key, else the client's IP. An unchecked
+        X-API-Key header never picks the bucket, or rotating it would dodge the limit."""
+        if authenticated and self.api_key is not None:
+            return "key"
         client = scope.get("client")
         return "ip:" + (client[0] if client else "unknown")
 
@@ -76,20 +77,21 @@ class Guard:
         headers = dict(scope.get("headers") or [])
         path = scope["path"]
         is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
-        if self.api_key and not is_open:
-            given = headers.get(b"x-api-key", b"")
-            if not hmac.compare_digest(given, self.api_key):
-                await _send_json(send, 401, "missing or wrong API key: send it in the X-API-Key "
-                                 "header", [(b"www-authenticate", b"ApiKey")])
-                return
+        authenticated = self.api_key is not None and hmac.compare_digest(
+            headers.get(b"x-api-key", b""), self.api_key)
+        # limited before the key check, so failed authentications count against the limit too
         if self.limiter and not is_open:
-            wait = self.limiter.acquire(self._client(scope, headers))
+            wait = self.limiter.acquire(self._client(scope, authenticated))
             if wait > 0:
                 retry = self.limiter.retry_after(wait)
                 await _send_json(send, 429, f"rate limit of {self.limiter.rate:g} requests/s "
                                  f"exceeded; retry after {retry} s",
                                  [(b"retry-after", retry.encode())])
                 return
+        if self.api_key and not is_open and not authenticated:
+            await _send_json(send, 401, "missing or wrong API key: send it in the X-API-Key "
+                             "header", [(b"www-authenticate", b"ApiKey")])
+            return
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
