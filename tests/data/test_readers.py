@@ -66,7 +66,9 @@ def test_csv_corpus_with_custom_fields(tmp_path):
 
 def test_csv_errors(tmp_path):
     path = write_lines(tmp_path / "c.csv", ["id,title", "1,x"])
-    with pytest.raises(DataError, match="no column 'text'"):
+    assert [(d.id, d.title, d.text) for d in read_csv_corpus(path)] == [("1", "x", "")]
+    path = write_lines(tmp_path / "n.csv", ["id,name", "1,x"])
+    with pytest.raises(DataError, match="neither a 'text' nor a 'title' column"):
         read_csv_corpus(path)
     path = write_lines(tmp_path / "d.csv", ["id,text", "1,a", "1,b"])
     with pytest.raises(DataError, match=r"d.csv:3 field 'id': duplicate"):

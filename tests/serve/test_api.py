@@ -249,3 +249,33 @@ def test_health_hides_server_paths_while_a_key_is_required(make_client, sample_c
     guarded = make_client(config=ServeConfig(api_key="s3cret")).get("/health").json()
     assert guarded["collection"] == sample_collection.folder.name
     assert "/" not in guarded["collection"] and "/" not in (guarded["recommender"] or "")
+
+
+@pytest.mark.parametrize(("document", "field", "message"), [
+    ({"id": "x", "text": "t", "metadata": {"m": json.loads("[" * 300 + "]" * 300)}},
+     "documents[0].metadata.m", "nested deeper"),
+    ({"id": "x", "text": "bad \ud800"}, "documents[0].text", "lone surrogate"),
+    ({"id": "x", "text": "t", "metadata": {"k": "v\ud800"}}, "documents[0].metadata.k",
+     "lone surrogate"),
+    ({"id": "x\ny", "text": "t"}, "documents[0].id", "one line"),
+    ({"id": "x", "text": "nul\u0000"}, "documents[0].text", "NUL"),
+    ({"id": "x", "text": "t", "metadata": {"n": 2**70}}, "documents[0].metadata.n", "64 bits"),
+])
+def test_put_refuses_what_the_readers_refuse_and_search_still_works(client, document, field,
+                                                                     message):
+    body = json.dumps({"documents": [document]}, ensure_ascii=True)
+    response = client.put("/documents", content=body,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"] and message in response.json()["detail"]
+    assert client.post("/search", json={"query": QUERY, "filters": {"category": "climate"}}
+                       ).status_code == 200
+
+
+@pytest.mark.parametrize("filters", [{"category": "x\ud800"}, {"cat\ud800": "x"},
+                                     {"cat\u0000": "x"}])
+def test_filters_with_unencodable_text_are_422(client, filters):
+    body = json.dumps({"query": QUERY, "filters": filters}, ensure_ascii=True)
+    response = client.post("/search", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "filters" in response.json()["detail"]

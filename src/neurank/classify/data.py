@@ -10,16 +10,17 @@ Every problem names its file, line and field.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurank.data.corpus import iter_jsonl
+from neurank.data.corpus import iter_csv, iter_jsonl
+from neurank.data.validate import Invalid, check_string
 from neurank.errors import DataError
 
 SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -83,34 +84,16 @@ def _text(value: Any, *, path: Path, line: int, field: str) -> str:
         raise DataError(f"text is {kind}", path=path, line=line, field=field)
     if not value.strip():
         raise DataError("text is empty", path=path, line=line, field=field)
-    if len(value) > MAX_TEXT_CHARS:
-        raise DataError(f"text is longer than {MAX_TEXT_CHARS:,} characters", path=path,
-                        line=line, field=field)
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-        raise DataError("text holds a NUL byte or a lone surrogate", path=path, line=line,
-                        field=field)
-    return value
+    try:
+        return check_string(value, limit=MAX_TEXT_CHARS)
+    except Invalid as exc:
+        raise DataError(str(exc), path=path, line=line, field=field) from None
 
 
-def _records(path: Path) -> Any:
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if path.suffix.lower() == ".jsonl":
-        yield from iter_jsonl(path)
-        return
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    csv.field_size_limit(MAX_TEXT_CHARS + 1)
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames or []
-        if len(set(header)) != len(header):
-            raise DataError(f"duplicated column names in the header: {header}", path=path, line=1)
-        try:
-            for row in reader:
-                if None in row:
-                    raise DataError("more cells than header columns", path=path,
-                                    line=reader.line_num)
-                yield reader.line_num, row
-        except csv.Error as exc:
-            raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
+        return iter_jsonl(path)
+    return iter_csv(path)
 
 
 def read_labelled_file(path: str | Path, *, text_field: str = "text",
@@ -124,19 +107,16 @@ def read_labelled_file(path: str | Path, *, text_field: str = "text",
                         path=path)
     texts: list[str] = []
     labels: list[list[str]] = []
-    try:
-        for line, record in _records(path):
-            if text_field not in record:
-                raise DataError(f"no field {text_field!r} (fields: {sorted(record)[:20]}; "
-                                "pass --text-field)", path=path, line=line, field=text_field)
-            if labels_field not in record:
-                raise DataError(f"no field {labels_field!r} (fields: {sorted(record)[:20]}; "
-                                "pass --labels-field)", path=path, line=line, field=labels_field)
-            texts.append(_text(record[text_field], path=path, line=line, field=text_field))
-            labels.append(_label_list(record[labels_field], path=path, line=line,
-                                      field=labels_field, separator=label_separator))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from None
+    for line, record in _records(path):
+        if text_field not in record:
+            raise DataError(f"no field {text_field!r} (fields: {sorted(record)[:20]}; "
+                            "pass --text-field)", path=path, line=line, field=text_field)
+        if labels_field not in record:
+            raise DataError(f"no field {labels_field!r} (fields: {sorted(record)[:20]}; "
+                            "pass --labels-field)", path=path, line=line, field=labels_field)
+        texts.append(_text(record[text_field], path=path, line=line, field=text_field))
+        labels.append(_label_list(record[labels_field], path=path, line=line,
+                                  field=labels_field, separator=label_separator))
     if not texts:
         raise DataError("no labelled texts", path=path)
     return LabelledTexts(texts, labels, str(path))

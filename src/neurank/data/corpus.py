@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
+from neurank.data.validate import Invalid, check_id, check_metadata, check_string, loads
 from neurank.errors import DataError
 
 OnEmpty = Literal["error", "keep", "skip"]
@@ -29,13 +32,6 @@ class Document:
         return f"{self.title} {self.text}".strip() if self.title else self.text
 
 
-def _as_id(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _make_document(
     record: dict[str, Any],
     *,
@@ -45,14 +41,22 @@ def _make_document(
     title_field: str,
     text_field: str,
 ) -> Document:
-    doc_id = _as_id(record.get(id_field))
-    if doc_id is None:
-        raise DataError("missing or empty document id", path=path, line=line, field=id_field)
-    title, text = record.get(title_field) or "", record.get(text_field) or ""
-    if not isinstance(title, str):
-        raise DataError("title must be a string", path=path, line=line, field=title_field)
-    if not isinstance(text, str):
-        raise DataError("text must be a string", path=path, line=line, field=text_field)
+    try:
+        doc_id = check_id(record.get(id_field), "document id")
+    except Invalid as exc:
+        raise DataError(str(exc), path=path, line=line, field=id_field) from None
+    fields = {}
+    for name in (title_field, text_field):
+        value = record.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise DataError(f"must be a string, not {type(value).__name__}", path=path, line=line,
+                            field=name)
+        try:
+            fields[name] = check_string(value)
+        except Invalid as exc:
+            raise DataError(str(exc), path=path, line=line, field=name) from None
     metadata: dict[str, Any] = {}
     for key, value in record.items():
         if key in (id_field, title_field, text_field):
@@ -61,7 +65,12 @@ def _make_document(
             metadata.update(value)
         else:
             metadata[key] = value
-    return Document(id=doc_id, title=title, text=text, metadata=metadata)
+    try:
+        check_metadata(metadata)
+    except Invalid as exc:
+        raise DataError(str(exc), path=path, line=line, field=exc.where or None) from None
+    return Document(id=doc_id, title=fields[title_field], text=fields[text_field],
+                    metadata=metadata)
 
 
 def _validated(
@@ -105,18 +114,49 @@ def _validated(
         yield doc
 
 
+def _first_invalid_utf8(path: Path) -> tuple[int, str] | None:
+    """(line, reason) of the first bytes of `path` that are not UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk.count(b"\n", 0, max(exc.start, 0)), exc.reason
+            if not chunk:
+                return None
+            line += chunk.count(b"\n")
+
+
+def open_text(path: Path, newline: str | None = None) -> TextIO:
+    """`path` opened as UTF-8 text, after checking it is a file of UTF-8 text; problems name
+    the path (and the line of the first bytes that are not UTF-8)."""
+    if path.is_dir():
+        raise DataError("is a folder, expected a file", path=path)
+    if not path.exists():
+        raise DataError("no such file", path=path)
+    invalid = _first_invalid_utf8(path)
+    if invalid is not None:
+        raise DataError(f"not UTF-8 text ({invalid[1]})", path=path, line=invalid[0])
+    return open(path, encoding="utf-8", newline=newline)
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; bad JSON names its line."""
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for line_no, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
+                record = loads(raw)
             except json.JSONDecodeError as exc:
                 raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})",
                                 path=path, line=line_no) from exc
+            except Invalid as exc:
+                raise DataError(str(exc), path=path, line=line_no) from None
             if not isinstance(record, dict):
                 raise DataError("expected a JSON object", path=path, line=line_no)
             yield line_no, record
@@ -138,6 +178,41 @@ def read_jsonl_corpus(
     )
 
 
+CSV_FIELD_LIMIT = 10_000_000  # characters; the csv module's default (131,072) is a traceback
+
+
+def iter_csv(path: str | Path, delimiter: str | None = None,
+             required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a CSV/TSV file with a header; `required` columns must exist.
+
+    Strict quoting: an unterminated quote is an error instead of swallowing the rows after it.
+    """
+    path = Path(path)
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    with open_text(path, newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
+        try:
+            header = reader.fieldnames or []
+            if len(set(header)) != len(header):
+                duplicated = sorted({h for h in header if header.count(h) > 1})
+                raise DataError(f"duplicated columns in the header: {duplicated}", path=path,
+                                line=1)
+            for name in required:
+                if name not in header:
+                    raise DataError(f"header has no column {name!r} (columns: {header})",
+                                    path=path, line=1, field=name)
+            for row in reader:
+                if None in row:
+                    raise DataError("more cells than header columns", path=path,
+                                    line=reader.line_num)
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV ({exc})", path=path,
+                            line=reader.line_num) from None
+
+
 def read_csv_corpus(
     path: str | Path,
     *,
@@ -147,29 +222,18 @@ def read_csv_corpus(
     on_empty: OnEmpty = "error",
     delimiter: str | None = None,
 ) -> list[Document]:
-    """Documents from a CSV/TSV file with a header row."""
+    """Documents from a CSV/TSV file with a header row: an id column and a title and/or a
+    text column."""
     path = Path(path)
-    if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames or []
-        for required in (id_field, text_field):
-            if required not in header:
-                raise DataError(f"header has no column {required!r} (columns: {header})",
-                                path=path, line=1, field=required)
-
-        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-            for row in reader:
-                if None in row:
-                    raise DataError("more cells than header columns", path=path,
-                                    line=reader.line_num)
-                yield reader.line_num, row
-
-        return list(
-            _validated(rows(), path=path, id_field=id_field, title_field=title_field,
-                       text_field=text_field, on_empty=on_empty)
-        )
+    rows = iter_csv(path, delimiter, required=(id_field,))
+    first = next(rows, None)
+    if first is not None and title_field not in first[1] and text_field not in first[1]:
+        raise DataError(f"header has neither a {text_field!r} nor a {title_field!r} column "
+                        f"(columns: {sorted(first[1])}; pass --text-field/--title-field)",
+                        path=path, line=1, field=text_field)
+    records = itertools.chain([first] if first else [], rows)
+    return list(_validated(records, path=path, id_field=id_field, title_field=title_field,
+                           text_field=text_field, on_empty=on_empty))
 
 
 def read_corpus(

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from neurank.data.validate import Invalid, check_string
 from neurank.errors import NeurankError
 
 Filters = Mapping[str, Any]
@@ -34,15 +35,23 @@ class FilterError(NeurankError):
 def _check_field(field: object) -> str:
     if not isinstance(field, str) or not field.strip():
         raise FilterError(f"invalid filter field name {field!r}")
-    if len(field) > MAX_FIELD_CHARS or '"' in field or "\x00" in field:
-        raise FilterError(f"invalid filter field name {field[:MAX_FIELD_CHARS]!r}: at most "
-                          f"{MAX_FIELD_CHARS} characters, no double quote or NUL")
+    try:
+        check_string(field, "a field name", MAX_FIELD_CHARS)
+    except Invalid as exc:
+        raise FilterError(f"invalid filter field name {field[:MAX_FIELD_CHARS]!r}: {exc}") from None
+    if '"' in field:
+        raise FilterError(f"invalid filter field name {field!r}: no double quotes")
     return field
 
 
 def _check_scalar(field: str, value: object, path: str | None = None) -> Scalar:
     """`value` if it is a finite scalar; `path` (e.g. "year.gte") locates it in errors."""
-    if isinstance(value, bool | str | int):
+    if isinstance(value, str):
+        try:
+            return check_string(value, "a value")
+        except Invalid as exc:
+            raise FilterError(f"filter on {path or field!r}: {exc}", path or field) from None
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from neurank.config import ServeConfig
 from neurank.data.corpus import Document
+from neurank.data.validate import Invalid, check_id, check_metadata, check_string
 from neurank.errors import CheckpointError, CollectionError, ModelError, NeurankError, NotFoundError
 from neurank.index.filters import FilterError, validate_filters
 from neurank.search.snippets import snippet
@@ -33,6 +33,7 @@ from neurank.serve.resources import Resources
 from neurank.serve.schemas import (
     ClassifyRequest,
     ClassifyResponse,
+    DocumentIn,
     DocumentsRequest,
     ErrorBody,
     Health,
@@ -72,16 +73,24 @@ def _invalid(field: str, message: str) -> HTTPException:
     return HTTPException(422, f"{field}: {message}")
 
 
-def _check_finite(value: Any, field: str) -> None:
-    """JSON allows NaN/Infinity tokens; metadata and filters must not hold them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _invalid(field, "NaN and infinite numbers are not allowed")
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _check_finite(inner, f"{field}.{key}")
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            _check_finite(inner, f"{field}[{i}]")
+def _check_document(doc: DocumentIn, where: str) -> None:
+    """What the readers refuse is refused here too (one rule set: `data/validate.py`)."""
+    try:
+        check_id(doc.id)
+    except Invalid as exc:
+        raise _invalid(f"{where}.id", str(exc)) from None
+    for name in ("title", "text"):
+        try:
+            check_string(getattr(doc, name), name)
+        except Invalid as exc:
+            raise _invalid(f"{where}.{name}", str(exc)) from None
+    if not (doc.title.strip() or doc.text.strip()):
+        raise _invalid(f"{where}.text", "a document needs a title or a text")
+    try:
+        check_metadata(doc.metadata)
+    except Invalid as exc:
+        inner = f".{exc.where}" if exc.where else ""
+        raise _invalid(f"{where}.metadata{inner}", str(exc)) from None
 
 
 def _filters_json(filters: dict[str, Any] | None, limit: int) -> str:
@@ -247,9 +256,7 @@ class Service:
         if len(set(ids)) != len(ids):
             raise _invalid("documents", "duplicate ids in one request")
         for i, doc in enumerate(body.documents):
-            if not (doc.title.strip() or doc.text.strip()):
-                raise _invalid(f"documents[{i}].text", "a document needs a title or a text")
-            _check_finite(doc.metadata, f"documents[{i}].metadata")
+            _check_document(doc, f"documents[{i}]")
         documents = [Document(id=d.id, title=d.title, text=d.text, metadata=d.metadata)
                      for d in body.documents]
 
