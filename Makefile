@@ -30,7 +30,7 @@ $(VENV)/.dev: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/neurank index $(SAMPLE) --out $(DEMO_DIR)
+	$(BIN)/neurank index $(SAMPLE) --out $(DEMO_DIR) --force
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode bm25
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode dense
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode hybrid

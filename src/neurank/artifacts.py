@@ -36,6 +36,14 @@ def fsync_file(path: str | Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text beside `path`, fsync it, then rename it over `path` in one step."""
     path = Path(path)
+    if not path.parent.is_dir():
+        from neurank.errors import DataError
+
+        raise DataError(f"cannot write {path.name}: the folder does not exist", path=path.parent)
+    if path.is_dir():
+        from neurank.errors import DataError
+
+        raise DataError("is a folder, expected a file to write", path=path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -112,7 +112,39 @@ def test_trec_round_trip(tmp_path):
 
 
 def test_trec_errors_name_line(tmp_path):
-    with pytest.raises(DataError, match=r"r.txt:2 field 'score': score is NaN"):
+    with pytest.raises(DataError, match=r"r.txt:2 field 'score': score is nan, not a finite"):
         read_run(write_lines(tmp_path / "r.txt", ["1 Q0 a 1 1.0 x", "1 Q0 b 2 nan x"]))
+    with pytest.raises(DataError, match=r"r.txt:1 field 'score': score is inf, not a finite"):
+        read_run(write_lines(tmp_path / "r.txt", ["1 Q0 a 1 inf x"]))
     with pytest.raises(DataError, match=r"q.txt:1 field 'relevance'"):
         read_qrels(write_lines(tmp_path / "q.txt", ["1 0 a high"]))
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    ([], r"q.tsv: no relevance judgements"),
+    (["query-id\tcorpus-id\tscore"], r"q.tsv: no relevance judgements"),
+    (["q1 d1 1e308"], r"q.tsv:1 field 'relevance': relevance grade '1e308' is out of range"),
+    (["q1 d1 inf"], r"q.tsv:1 field 'relevance': expected an integer grade"),
+    (["q1 d1 1", "q1 d1 2"], r"q.tsv:2: query 'q1' judges document 'd1' twice"),
+])
+def test_qrels_that_cannot_be_scored_are_errors(tmp_path, lines, message):
+    with pytest.raises(DataError, match=message):
+        read_qrels(write_lines(tmp_path / "q.tsv", lines))
+
+
+def test_beir_folder_problems_are_named(tmp_path):
+    from neurank.data import read_beir
+
+    with pytest.raises(DataError, match=r"nope: no such folder"):
+        read_beir(tmp_path / "nope")
+    (tmp_path / "qrels").mkdir()
+    write_lines(tmp_path / "qrels" / "test.tsv", ["q9 d1 1"])
+    with pytest.raises(DataError, match=r"queries\.jsonl: no such file"):
+        read_beir(tmp_path)
+    write_lines(tmp_path / "queries.jsonl", ['{"_id": "q1", "text": "a"}',
+                                              '{"_id": "q1", "text": "b"}'])
+    with pytest.raises(DataError, match=r"queries.jsonl:2 field '_id': duplicate query id 'q1'"):
+        read_beir(tmp_path)
+    write_lines(tmp_path / "queries.jsonl", ['{"_id": "q1", "text": "a"}'])
+    with pytest.raises(DataError, match=r"none of the 1 judgements names a query"):
+        read_beir(tmp_path)

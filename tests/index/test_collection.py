@@ -192,7 +192,7 @@ def test_killed_index_run_leaves_previous_collection_intact(tmp_path, tiny_model
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "neurank.cli", "index", str(corpus), "--out", str(folder),
-         "--model", str(tiny_model_dir)],
+         "--model", str(tiny_model_dir), "--force"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (folder / "s2.docs.sqlite").exists():

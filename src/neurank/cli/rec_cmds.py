@@ -37,7 +37,8 @@ def train(
     model: Annotated[str, typer.Option(
         help="auto, blend, pop, itemknn, rp3beta, ease, als, bpr, gmf, mlp or neumf.")] = "auto",
     fmt: FormatOption = "auto",
-    budget_s: Annotated[float, typer.Option("--budget-s", help="Time budget of --model auto.")] = 300,
+    budget_s: Annotated[float, typer.Option(
+        "--budget-s", min=1, help="Time budget of --model auto, in seconds.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampling and training.")] = 0,
 ) -> None:
     """Train a recommender; hyperparameters are chosen on a validation split carved from train."""

@@ -42,6 +42,8 @@ def index(
         help="Classifier checkpoint: store each document's predicted labels as metadata.")] = None,
     classify_field: Annotated[str, typer.Option(
         help="Metadata field for the predicted labels (filter on it with --filter).")] = "labels",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace a collection that is already in --out.")] = False,
 ) -> None:
     """Index a corpus into a collection folder (documents + BM25 + vectors + manifest)."""
     from neurank.config import AnalyzerConfig, CollectionConfig, VectorIndexConfig
@@ -55,6 +57,11 @@ def index(
         raise NeurankError("--milvus-uri goes with --backend milvus")
     if on_empty not in ("error", "keep", "skip"):
         raise NeurankError(f"--on-empty must be error, keep or skip, got {on_empty!r}")
+    if out.exists() and not out.is_dir():
+        raise NeurankError(f"--out {out} exists and is not a folder")
+    if (out / "manifest.json").exists() and not force:
+        raise NeurankError(f"{out} already holds a collection; pass --force to replace it "
+                           "(or `neurank optimize`/PUT /documents to update it)")
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
                             text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
     from neurank.encoders.resolve import BACKENDS as ENCODERS

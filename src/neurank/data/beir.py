@@ -7,6 +7,7 @@ from pathlib import Path
 
 from neurank.data.corpus import Document, OnEmpty, iter_jsonl, read_jsonl_corpus
 from neurank.data.trec import Qrels, read_qrels
+from neurank.data.validate import Invalid, check_id, check_string
 from neurank.errors import DataError
 
 
@@ -38,14 +39,26 @@ def read_queries(path: str | Path) -> dict[str, str]:
     """Queries from a BEIR queries.jsonl ({"_id", "text"})."""
     path = Path(path)
     queries: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for line, record in iter_jsonl(path):
-        qid = record.get("_id", record.get("id"))
-        if qid is None or str(qid).strip() == "":
-            raise DataError("missing query id", path=path, line=line, field="_id")
+        field = "_id" if "_id" in record else "id"
+        try:
+            qid = check_id(record.get(field), "query id")
+        except Invalid as exc:
+            raise DataError(str(exc), path=path, line=line, field=field) from None
+        if qid in first_line:
+            raise DataError(f"duplicate query id {qid!r} (first seen on line {first_line[qid]})",
+                            path=path, line=line, field=field)
+        first_line[qid] = line
         text = record.get("text")
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"query {qid!r} has no text", path=path, line=line, field="text")
-        queries[str(qid)] = text
+        try:
+            queries[qid] = check_string(text)
+        except Invalid as exc:
+            raise DataError(str(exc), path=path, line=line, field="text") from None
+    if not queries:
+        raise DataError("no queries", path=path)
     return queries
 
 
@@ -63,6 +76,10 @@ def read_beir(
     documents nobody can retrieve when the corpus itself is not loaded.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("no such folder" if not folder.exists() else
+                        "is a file, expected a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)",
+                        path=folder)
     qrels_path = folder / "qrels" / f"{split}.tsv"
     if not qrels_path.exists():
         available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
@@ -80,6 +97,9 @@ def read_beir(
         qrels[qid] = judged
         if known_docs is not None:
             unknown_docs += sum(1 for docid in judged if docid not in known_docs)
+    if not qrels:
+        raise DataError(f"none of the {unknown_queries} judgements names a query of "
+                        f"{folder / 'queries.jsonl'}: nothing to evaluate", path=qrels_path)
     split_queries = {qid: queries[qid] for qid in qrels}
     return BeirDataset(name=folder.name, split=split, queries=split_queries, qrels=qrels,
                        corpus=corpus, unknown_query_qrels=unknown_queries,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 from neurank.artifacts import atomic_write_text
+from neurank.data.corpus import open_text
 from neurank.errors import DataError
 
 Qrels = dict[str, dict[str, int]]
@@ -15,7 +17,18 @@ Run = dict[str, dict[str, float]]
 """query id -> document id -> score"""
 
 
+MAX_GRADE = 1000  # TREC grades are small integers (negative ones mark spam in some qrels)
+
+
 def _parse_int(value: str, *, path: Path, line: int, field: str) -> int:
+    grade = _parse_number(value, path=path, line=line, field=field)
+    if abs(grade) > MAX_GRADE:
+        raise DataError(f"relevance grade {value!r} is out of range (-{MAX_GRADE}..{MAX_GRADE})",
+                        path=path, line=line, field=field)
+    return grade
+
+
+def _parse_number(value: str, *, path: Path, line: int, field: str) -> int:
     try:
         return int(value)
     except ValueError:
@@ -34,7 +47,8 @@ def read_qrels(path: str | Path) -> Qrels:
     """Read TREC qrels (`qid iter docid rel`) or BEIR qrels TSV (`query-id corpus-id score`)."""
     path = Path(path)
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
+    first_line: dict[tuple[str, str], int] = {}
+    with open_text(path) as handle:
         for line_no, raw in enumerate(handle, start=1):
             parts = raw.split()
             if not parts:
@@ -49,7 +63,14 @@ def read_qrels(path: str | Path) -> Qrels:
                 raise DataError(f"expected 3 (BEIR) or 4 (TREC) columns, got {len(parts)}",
                                 path=path, line=line_no)
             grade = _parse_int(rel, path=path, line=line_no, field="relevance")
+            if (qid, docid) in first_line:
+                raise DataError(f"query {qid!r} judges document {docid!r} twice (first on line "
+                                f"{first_line[qid, docid]})", path=path, line=line_no)
+            first_line[qid, docid] = line_no
             qrels.setdefault(qid, {})[docid] = grade
+    if not qrels:
+        raise DataError("no relevance judgements (the file is empty or only a header)",
+                        path=path)
     return qrels
 
 
@@ -63,7 +84,7 @@ def read_run(path: str | Path) -> Run:
     """Read a TREC run (`qid Q0 docid rank score tag`)."""
     path = Path(path)
     run: Run = {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path, newline="") as handle:
         for line_no, raw in enumerate(csv.reader(handle, delimiter=" ", skipinitialspace=True),
                                       start=1):
             parts = [p for p in raw if p]
@@ -78,8 +99,9 @@ def read_run(path: str | Path) -> Run:
             except ValueError:
                 raise DataError(f"score is not a number: {score!r}", path=path, line=line_no,
                                 field="score") from None
-            if value != value:
-                raise DataError("score is NaN", path=path, line=line_no, field="score")
+            if not math.isfinite(value):
+                raise DataError(f"score is {score}, not a finite number", path=path,
+                                line=line_no, field="score")
             run.setdefault(qid, {})[docid] = value
     return run
 

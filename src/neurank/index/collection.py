@@ -189,6 +189,8 @@ class Collection:
     ) -> Collection:
         """Index `documents` into `folder`; a collection already there stays until the swap."""
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise CollectionError(f"{folder} exists and is not a folder")
         config = config or CollectionConfig()
         documents = list(documents)
         if not documents:

@@ -114,6 +114,8 @@ def save_checkpoint(
     they are hashed into the manifest like the rest.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder} exists and is not a folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     _restore_retired(folder)
     for leftover in folder.parent.glob(f".{folder.name}.*"):  # dead saves' staging and retirees
