@@ -86,3 +86,23 @@ def test_cli_reports_reader_errors_in_one_line(neurank, tmp_path):
         assert result.returncode == 2, (name, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.startswith("error:"), name
         assert not (tmp_path / "out").exists()
+
+
+def test_other_field_names_are_listed_with_the_fix(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "1", "headline": "a", "body": "b"}\n')
+    with pytest.raises(DataError, match=r"no field 'text' or 'title' \(fields found: \['body', "
+                                        r"'headline', 'id'\]\); name yours with --text-field"):
+        read_corpus(path)
+
+
+def test_written_reports_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from neurank.artifacts import atomic_write_text
+
+    atomic_write_text(tmp_path / "report.md", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "report.md").st_mode) == 0o666 & ~mask

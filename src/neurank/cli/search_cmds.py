@@ -192,6 +192,7 @@ def evaluate(
         if run_out:
             target = run_out if len(modes) == 1 else run_out.with_suffix(f".{m}{run_out.suffix}")
             write_run(target, run, tag=f"neurank-{m}")
+            console_err.print(f"wrote the {m} run to {target}")
     table = Table(title=f"{data.name} · split {data.split} · {len(data.qrels)} judged queries",
                   title_justify="left")
     table.add_column("mode")

@@ -101,6 +101,11 @@ def _validated(
             )
         first_line[doc.id] = line
         if not doc.content.strip():
+            if title_field not in record and text_field not in record:
+                raise DataError(
+                    f"no field {text_field!r} or {title_field!r} (fields found: "
+                    f"{sorted(record)[:20]}); name yours with --text-field/--title-field",
+                    path=path, line=line, field=text_field)
             if on_empty == "error":
                 raise DataError(
                     f"document {doc.id!r} has no title and no text "
