@@ -83,6 +83,16 @@ class BoostConfig(_Config):
         return (self.title_match, self.category_match, self.quality) != (1.0, 1.0, 1.0)
 
 
+class TuningRecord(_Config):
+    """Where a collection's settings were chosen, so evaluations on that data can say so."""
+
+    dataset: str
+    split: str
+    queries: int
+    metric: str
+    score: float
+
+
 class CollectionConfig(_Config):
     """Everything a collection folder was built with; stored in its manifest."""
 
@@ -96,6 +106,8 @@ class CollectionConfig(_Config):
     boosts: BoostConfig = BoostConfig()
     min_score: float | None = Field(
         None, description="hits whose final score (after boosts) is below this are dropped")
+    tuned_on: TuningRecord | None = Field(
+        None, description="the data `neurank tune` chose the fusion on (None: defaults)")
 
 
 class TrainerConfig(_Config):

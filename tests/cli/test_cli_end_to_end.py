@@ -46,9 +46,14 @@ def test_evaluate_and_tune(neurank, collection, sample_dir, tmp_path):
     assert "best on datasets/train" in out
     manifest = json.loads((collection / "manifest.json").read_text())
     assert manifest["config"]["fusion"]["method"] in ("weighted", "rrf")
-    table = neurank("evaluate", collection, "--dataset", sample_dir,
-                    "--mode", "bm25,dense,hybrid").stdout
-    assert all(mode in table for mode in ("bm25", "dense", "hybrid"))
+    assert manifest["config"]["tuned_on"] == {
+        "dataset": "datasets", "split": "train", "queries": 10, "metric": "ndcg@10",
+        "score": pytest.approx(manifest["config"]["tuned_on"]["score"])}
+    result = neurank("evaluate", collection, "--dataset", sample_dir, "--mode", "bm25,dense,hybrid")
+    assert all(mode in result.stdout for mode in ("bm25", "dense", "hybrid"))
+    assert "tuned on" not in result.stderr  # test split: the settings never saw it
+    same = neurank("evaluate", collection, "--dataset", sample_dir, "--split", "train")
+    assert "fusion was tuned on datasets/train (10 queries)" in " ".join(same.stderr.split())
 
 
 def test_bad_input_gives_one_clear_error(neurank, tmp_path, collection):

@@ -184,6 +184,11 @@ def evaluate(
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
     for note in data.problems():
         console_err.print(f"[yellow]warning:[/] {note}")
+    tuned = pipeline.collection.config.tuned_on
+    if tuned is not None and (tuned.dataset, tuned.split) == (data.name, data.split):
+        console_err.print(f"[yellow]warning:[/] fusion was tuned on {tuned.dataset}/{tuned.split} "
+                          f"({tuned.queries} queries): hybrid figures on the same split are "
+                          "optimistic; report a split the settings never saw")
     reports = []
     for m in modes:
         result, run = evaluate_collection(pipeline, data, mode=m,  # type: ignore[arg-type]
@@ -226,7 +231,12 @@ def tune(
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
     result = tune_fusion(pipeline, data, metric=metric)
     before = next((score for cfg, score in result.trials if cfg == pipeline.fusion), None)
-    config = pipeline.collection.config.model_copy(update={"fusion": result.best})
+    from neurank.config import TuningRecord
+
+    record = TuningRecord(dataset=data.name, split=split, queries=len(data.qrels), metric=metric,
+                          score=result.score)
+    config = pipeline.collection.config.model_copy(update={"fusion": result.best,
+                                                           "tuned_on": record})
     pipeline.collection.update_config(config)
     best = result.best
     detail = (f"rrf k={best.rrf_k}" if best.method == "rrf" else best.normalization)
