@@ -279,3 +279,14 @@ def test_filters_with_unencodable_text_are_422(client, filters):
     response = client.post("/search", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert "filters" in response.json()["detail"]
+
+
+def test_docs_page_needs_no_internet_and_no_key(make_client):
+    client = make_client(config=ServeConfig(api_key="s3cret"))
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "https://" not in page.text and "http://" not in page.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "neurank"
+    assert client.post("/search", json={"query": QUERY}).status_code == 401  # the API still is

@@ -98,3 +98,16 @@ def test_errors_are_shown_not_swallowed(page):
     page.wait_for_selector("#search-info.error")
     assert "query" in page.inner_text("#search-info")
     assert page.locator("#results li").count() == 0
+
+
+def test_docs_page_renders_every_operation_offline(page, live_server):
+    blocked: list[str] = []
+    page.route("**/*", lambda route: (blocked.append(route.request.url), route.abort())
+               if not route.request.url.startswith(live_server) else route.continue_())
+    page.goto(live_server + "/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/search", "/recommend", "/classify", "/health"} <= {p.strip() for p in paths}
+    assert not blocked, f"/docs tried to reach outside the server: {blocked}"
+    page.unroute("**/*")
+    page.goto(live_server + "/")

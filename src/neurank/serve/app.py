@@ -50,6 +50,7 @@ from neurank.serve.schemas import (
 )
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429)}
 
@@ -304,7 +305,7 @@ def create_app(collection: str | Path | None = None, recommender: str | Path | N
         service.stop()
 
     app = FastAPI(title="neurank", summary="Search and recommendations over your own data.",
-                  version=_version(), lifespan=lifespan)
+                  version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     _install_error_handlers(app)
 
@@ -361,11 +362,30 @@ def create_app(collection: str | Path | None = None, recommender: str | Path | N
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _install_docs(app)
     limiter = RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
     app.add_middleware(Guard, metrics=service.metrics,  # type: ignore[arg-type]
                        max_body_bytes=config.max_body_bytes, api_key=config.api_key,
                        limiter=limiter)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI 5, which reads OpenAPI 3.1) from the `swagger-ui-bundle-v2` package's
+    assets: FastAPI's default page loads them from a CDN, blank on a machine offline."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title="neurank API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -17,9 +17,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# reachable without a key: the liveness probe and the web page (which asks for the key itself)
-OPEN_PATHS = ("/health", "/", "/favicon.ico")
-OPEN_PREFIXES = ("/static/",)
+# reachable without a key: the liveness probe, the web page (which asks for the key itself)
+# and the API's description (a browser cannot send the key header to open /docs)
+OPEN_PATHS = ("/health", "/", "/favicon.ico", "/docs", "/openapi.json")
+OPEN_PREFIXES = ("/static/", "/docs-assets/")
 
 
 async def _send_json(send: Send, status: int, detail: str,
