@@ -43,6 +43,12 @@ def client(make_client) -> TestClient:
     return make_client()
 
 
+class LiveServer(str):
+    """The server's base URL; `.log` is the file holding its stdout and stderr."""
+
+    log: Path
+
+
 def _free_port() -> int:
     import socket
 
@@ -76,7 +82,8 @@ def live_server(tmp_path_factory, tiny_encoder, tiny_model_dir, sample_documents
         [sys.executable, "-m", "neurank.cli", "serve", "--collection", str(folder / "coll"),
          "--recommender", str(folder / "knn"), "--port", str(port), "--preload"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    url = LiveServer(f"http://127.0.0.1:{port}")
+    url.log = folder / "server.log"
     try:
         deadline = time.monotonic() + 120
         while True:

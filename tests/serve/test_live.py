@@ -47,3 +47,20 @@ def test_sixteen_concurrent_clients_and_an_update_get_no_errors(live_server):
         metrics = response.read().decode()
     assert 'neurank_errors_total' not in metrics or 'kind="server"' not in metrics
     assert "neurank_search_batch_size_count" in metrics
+
+
+def test_the_server_logs_model_loading_and_each_request(live_server):
+    import json
+    import time
+    import urllib.request
+
+    request = urllib.request.Request(live_server + "/search", method="POST",
+                                     data=json.dumps({"query": "climate"}).encode(),
+                                     headers={"content-type": "application/json"})
+    urllib.request.urlopen(request).read()
+    deadline = time.monotonic() + 10
+    while '"POST /search HTTP/1.1" 200' not in live_server.log.read_text():
+        assert time.monotonic() < deadline, live_server.log.read_text()
+        time.sleep(0.1)
+    log = live_server.log.read_text()
+    assert "loading the collection from" in log and "collection loaded in" in log

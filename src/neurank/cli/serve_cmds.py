@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="Threads running searches and recommendations.")] = 2,
     preload: Annotated[bool, typer.Option(
         help="Load the models before listening instead of on the first request.")] = False,
+    access_log: Annotated[bool, typer.Option(
+        help="Log every request (client, method, path, status) to stderr.")] = True,
 ) -> None:
     """Serve search, recommendations and classification over HTTP, with a web page at /.
 
@@ -66,6 +69,8 @@ def serve(
     if not _is_loopback(host) and not api_key:
         console_err.print(f"[yellow]warning:[/] listening on {host} without an API key; set "
                           f"{API_KEY_ENV} to require one")
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("neurank").setLevel(logging.INFO)  # model loading, said when it happens
     application = create_app(collection, recommender, config, classifier)
     if preload:
         service = application.state.service
@@ -78,4 +83,5 @@ def serve(
     console.print(f"[green]serving[/] on http://{host}:{port}  (API docs at /docs"
                   f"{', API key required' if api_key else ''}"
                   f"{f', {rate_limit:g} req/s per client' if rate_limit else ''})")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(application, host=host, port=port, log_level="info" if access_log else "warning",
+                access_log=access_log)

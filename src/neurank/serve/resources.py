@@ -1,12 +1,14 @@
-"""What a server holds: the collection and the recommender, loaded once on first use."""
+"""What a server holds: collection, recommender and classifier, each loaded on first use."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from neurank.errors import CollectionError, NotFoundError
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from neurank.recommend.base import Recommender
     from neurank.search.pipeline import SearchPipeline
 
+log = logging.getLogger("neurank.serve")
+T = TypeVar("T")
 
 class ReadWriteLock:
     """Many readers or one writer; a waiting writer keeps new readers out (no starvation)."""
@@ -85,21 +89,39 @@ class Resources:
         except CollectionError:
             return None
 
+    def _load_once(self, attribute: str, folder: Path | None, what: str,
+                   load: Callable[[Path], T]) -> T:
+        """`self.<attribute>`, loaded from `folder` by the first caller (logged: that request
+        waits for it); a missing folder is a 404 naming the serve option to add."""
+        value = getattr(self, attribute)
+        if value is not None:
+            return value
+        if folder is None:
+            raise NotFoundError(f"this server has no {what} (start it with --{what} DIR)")
+        with self._load_lock:
+            value = getattr(self, attribute)
+            if value is None:
+                log.info("loading the %s from %s for the first request that needs it", what,
+                         folder)
+                started = time.perf_counter()
+                value = load(folder)
+                setattr(self, attribute, value)
+                log.info("%s loaded in %.1f s", what, time.perf_counter() - started)
+        return value
+
     def pipeline(self) -> SearchPipeline:
         """The search pipeline; the first call loads the collection and warms its encoder."""
-        if self._pipeline is None:
-            if self.collection_dir is None:
-                raise NotFoundError("this server has no collection (start it with --collection DIR)")
-            with self._load_lock:
-                if self._pipeline is None:
-                    from neurank.index.collection import Collection
-                    from neurank.search.pipeline import SearchPipeline
 
-                    pipeline = SearchPipeline(Collection.load(self.collection_dir))
-                    # loads the model and its ONNX query session once, before traffic shares it
-                    pipeline.collection.encode_queries(["warm up"])
-                    self._pipeline = pipeline
-        return self._pipeline
+        def load(folder: Path) -> SearchPipeline:
+            from neurank.index.collection import Collection
+            from neurank.search.pipeline import SearchPipeline
+
+            pipeline = SearchPipeline(Collection.load(folder))
+            # loads the model and its ONNX query session once, before traffic shares it
+            pipeline.collection.encode_queries(["warm up"])
+            return pipeline
+
+        return self._load_once("_pipeline", self.collection_dir, "collection", load)
 
     def follow_other_writers(self) -> bool:
         """Reload the collection if another process committed a newer generation; True if so.
@@ -119,28 +141,19 @@ class Resources:
 
     def recommender(self) -> Recommender:
         """The recommender, loaded (and verified) on first use."""
-        if self._recommender is None:
-            if self.recommender_dir is None:
-                raise NotFoundError("this server has no recommender (start it with "
-                                    "--recommender DIR)")
-            with self._load_lock:
-                if self._recommender is None:
-                    from neurank.recommend import load_recommender
+        from neurank.recommend import load_recommender
 
-                    self._recommender = load_recommender(self.recommender_dir)
-        return self._recommender
+        return self._load_once("_recommender", self.recommender_dir, "recommender",
+                               load_recommender)
 
     def classifier(self) -> Classifier:
         """The classifier, loaded (and verified, its encoder warmed) on first use."""
-        if self._classifier is None:
-            if self.classifier_dir is None:
-                raise NotFoundError("this server has no classifier (start it with "
-                                    "--classifier DIR)")
-            with self._load_lock:
-                if self._classifier is None:
-                    from neurank.classify import Classifier
 
-                    classifier = Classifier(self.classifier_dir)
-                    classifier.probabilities(["warm up"])
-                    self._classifier = classifier
-        return self._classifier
+        def load(folder: Path) -> Classifier:
+            from neurank.classify import Classifier
+
+            classifier = Classifier(folder)
+            classifier.probabilities(["warm up"])
+            return classifier
+
+        return self._load_once("_classifier", self.classifier_dir, "classifier", load)
