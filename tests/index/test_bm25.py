@@ -92,3 +92,16 @@ def test_many_small_updates_and_compaction_equal_bm25s(sample_documents):
     for query, expected in zip(QUERIES, reference_scores(kept, QUERIES), strict=True):
         np.testing.assert_allclose(index.scores(query)[slots], expected, atol=1e-5)
     assert index.num_docs == len(kept) and not index.scores("weather")[0::2][:15].any()
+
+
+def test_highlight_spans_are_whole_words_as_the_analyzer_matches_them():
+    from neurank.index.analyzer import Analyzer
+
+    analyzer = Analyzer()
+    text = "These results were shown to runners running in the showroom"
+    spans = analyzer.spans(text, set(analyzer("how these runs run")))
+    # 'running' stems to the query's 'run'; 'these' is a stopword; 'how' is not inside 'shown'
+    assert [text[a:b] for a, b in spans] == ["running"]
+    start = text.index("showroom")
+    assert analyzer.spans(text, set(analyzer("Showroom"))) == [(start, start + 8)]
+    assert analyzer.spans(text, set()) == []

@@ -290,3 +290,14 @@ def test_docs_page_needs_no_internet_and_no_key(make_client):
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "neurank"
     assert client.post("/search", json={"query": QUERY}).status_code == 401  # the API still is
+
+
+def test_hits_carry_the_spans_bm25_matched(client):
+    hits = client.post("/search", json={"query": "the daily weather stations", "mode": "bm25",
+                                        "k": 3}).json()["hits"]
+    marked = {hit["snippet"][a:b].lower() for hit in hits
+              for a, b in hit["highlights"]["snippet"]}
+    marked |= {hit["title"][a:b].lower() for hit in hits for a, b in hit["highlights"]["title"]}
+    assert {"daily", "weather", "stations"} <= marked
+    assert "the" not in marked  # stopwords are not what matched
+    assert all(a < b for hit in hits for a, b in hit["highlights"]["snippet"])

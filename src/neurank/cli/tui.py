@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import ClassVar
 
@@ -21,11 +20,11 @@ from neurank.search.snippets import snippet
 SIGNAL_STYLES = {"bm25": "bold dark_orange", "dense": "bold dark_cyan", "fused": "bold magenta"}
 
 
-def marked(text: str, query: str, style: str = "") -> Text:
-    """`text` with the query's words (3+ letters) in bold yellow."""
+def marked(text: str, spans: list[tuple[int, int]], style: str = "") -> Text:
+    """`text` with the given spans (query terms as BM25 matches them) in bold yellow."""
     out = Text(text, style=style)
-    out.highlight_words(set(re.findall(r"\w{3,}", query.lower())), style="bold yellow",
-                        case_sensitive=False)
+    for start, end in spans:
+        out.stylize("bold yellow", start, end)
     return out
 
 
@@ -134,7 +133,7 @@ class SearchApp(App[None]):
             table.add_column(Text(signal, style=SIGNAL_STYLES.get(signal, "bold")), key=signal)
         for hit in hits:
             title = (hit.title or hit.text)[:70]
-            table.add_row(str(hit.rank), hit.id, marked(title, query),
+            table.add_row(str(hit.rank), hit.id, marked(title, self._spans(title, query)),
                           *[Text(f"{hit.scores[s]:.3f}", style=SIGNAL_STYLES.get(s, "bold"), justify="right")
                             for s in signals], key=hit.id)
         self._show_status(f"{len(hits)} hits · {mode} · {query!r}" if hits else
@@ -150,7 +149,13 @@ class SearchApp(App[None]):
             detail.update("")
             return
         hit = self.hits[index]
-        text = marked(hit.title or hit.id, self.query, "bold")
+        title = hit.title or hit.id
+        text = marked(title, self._spans(title, self.query) if hit.title else [], "bold")
         text.append(f"  [{hit.id}]\n", style="dim")
-        text.append_text(marked(snippet(hit.text, self.query, width=400), self.query))
+        excerpt = snippet(hit.text, self.query, width=400)
+        text.append_text(marked(excerpt, self._spans(excerpt, self.query)))
         detail.update(text)
+
+    def _spans(self, text: str, query: str) -> list[tuple[int, int]]:
+        analyzer = self.pipeline.collection.bm25.analyzer
+        return analyzer.spans(text, set(analyzer(query)))

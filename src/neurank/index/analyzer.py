@@ -54,6 +54,22 @@ class Analyzer:
         else:
             self._stem = None
 
+    def term(self, word: str) -> str | None:
+        """The index term of one matched word, or None for a stopword."""
+        if self.config.lowercase:
+            word = word.lower()
+        if word in self._stopwords:
+            return None
+        return self._stem(word) if self._stem is not None else word
+
+    def spans(self, text: str, terms: set[str]) -> list[tuple[int, int]]:
+        """(start, end) of each word of `text` whose index term is in `terms`: what BM25
+        matched, for highlighting (whole words, stopwords never, 'shown' not for 'how')."""
+        if not terms:
+            return []
+        return [match.span() for match in self._pattern.finditer(text)
+                if self.term(match.group()) in terms]
+
     def __call__(self, text: str) -> list[str]:
         if self.config.lowercase:
             text = text.lower()

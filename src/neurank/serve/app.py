@@ -155,12 +155,20 @@ class Service:
                     for i in members:
                         results[i] = exc
                     continue
+                analyzer = pipeline.collection.bm25.analyzer
                 for i, hits in zip(members, hit_lists, strict=True):
-                    results[i] = SearchResponse(
-                        query=jobs[i].query, mode=mode, k=k, took_ms=0.0,
-                        hits=[SearchHit(id=h.id, rank=h.rank, score=h.score, scores=h.scores,
-                                        title=h.title, snippet=snippet(h.text, jobs[i].query),
-                                        metadata=h.metadata) for h in hits])
+                    query = jobs[i].query
+                    terms = set(analyzer(query))
+                    out = []
+                    for h in hits:
+                        excerpt = snippet(h.text, query)
+                        out.append(SearchHit(
+                            id=h.id, rank=h.rank, score=h.score, scores=h.scores, title=h.title,
+                            snippet=excerpt, metadata=h.metadata,
+                            highlights={"title": analyzer.spans(h.title, terms),
+                                        "snippet": analyzer.spans(excerpt, terms)}))
+                    results[i] = SearchResponse(query=query, mode=mode, k=k, took_ms=0.0,
+                                                hits=out)
         return results
 
     async def search(self, body: SearchRequest) -> SearchResponse:

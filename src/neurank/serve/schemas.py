@@ -44,6 +44,9 @@ class SearchHit(BaseModel):
     title: str
     snippet: str
     metadata: dict[str, Any]
+    highlights: dict[str, list[tuple[int, int]]] = Field(
+        default_factory=dict, description="character spans of query terms (as the BM25 analyzer "
+                                          "matches them) in 'title' and 'snippet'")
 
 
 class SearchResponse(BaseModel):

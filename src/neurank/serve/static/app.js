@@ -25,16 +25,18 @@ function element(tag, className, text) {
   return node;
 }
 
-function highlighted(tag, className, text, query) {
-  // wraps query words (3+ letters) in <mark>, building nodes rather than HTML strings
-  const words = (query.toLowerCase().match(/[\p{L}\p{N}_]{3,}/gu) || [])
-    .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+function highlighted(tag, className, text, spans) {
+  // marks the [start, end) spans the server found (query terms as BM25 matches them),
+  // building nodes rather than HTML strings
   const span = element(tag, className);
-  if (!words.length) { span.textContent = text; return span; }
-  const pattern = new RegExp(`(${words.join("|")})`, "giu");
-  text.split(pattern).forEach((part, i) => {
-    span.appendChild(i % 2 ? element("mark", "", part) : document.createTextNode(part));
-  });
+  let at = 0;
+  for (const [start, end] of spans || []) {
+    if (start < at) continue;
+    span.appendChild(document.createTextNode(text.slice(at, start)));
+    span.appendChild(element("mark", "", text.slice(start, end)));
+    at = end;
+  }
+  span.appendChild(document.createTextNode(text.slice(at)));
   return span;
 }
 
@@ -59,13 +61,14 @@ $("search-form").addEventListener("submit", async (event) => {
       item.dataset.id = hit.id;
       const head = element("div");
       head.append(element("span", "rank", `${hit.rank}. `),
-                  highlighted("span", "title", hit.title || hit.id, query),
+                  highlighted("span", "title", hit.title || hit.id,
+                              hit.title ? (hit.highlights || {}).title : []),
                   element("span", "doc-id", hit.id));
       const scores = element("div", "scores");
       for (const [signal, value] of Object.entries(hit.scores)) {
         scores.append(element("span", `score ${signal}`, `${signal} ${value.toFixed(3)}`));
       }
-      item.append(head, highlighted("p", "snippet", hit.snippet, query), scores);
+      item.append(head, highlighted("p", "snippet", hit.snippet, (hit.highlights || {}).snippet), scores);
       list.append(item);
     }
     setInfo($("search-info"),
