@@ -37,9 +37,10 @@ def test_typing_searching_and_switching_modes(sample_collection):
             seen["mode"] = app.mode
             seen["bm25"] = _ids(app)
             seen["status"] = str(app.query_one("#status", Static).render())
-            await pilot.press("tab", "down")  # into the table, second hit
+            await pilot.press("down")  # from the query box: the second hit
             await pilot.pause()
             seen["detail2"] = str(app.query_one("#detail", Static).render())
+            seen["focus"] = app.focused.id if app.focused else None
         return seen
 
     seen = asyncio.run(drive())
@@ -52,6 +53,7 @@ def test_typing_searching_and_switching_modes(sample_collection):
     assert "bm25" in seen["status"] and str(len(seen["bm25"])) in seen["status"]
     second = pipeline.search(QUERY, k=5, mode="bm25")[1]
     assert second.id in seen["detail2"]
+    assert seen["focus"] == "query"  # arrows work without tabbing away from the query
 
 
 def test_no_hits_and_no_terminal(sample_collection, neurank):

@@ -111,3 +111,17 @@ def test_docs_page_renders_every_operation_offline(page, live_server):
     assert not blocked, f"/docs tried to reach outside the server: {blocked}"
     page.unroute("**/*")
     page.goto(live_server + "/")
+
+
+def test_searches_are_linkable(page, live_server):
+    page.goto(live_server + "/?q=daily+weather+stations&mode=bm25")
+    page.wait_for_selector("#results li")
+    assert page.locator("input[name=mode][value=bm25]").is_checked()
+    expected = _api_search(live_server, "daily weather stations", "bm25")
+    assert page.locator("#results li").evaluate_all("els => els.map(e => e.dataset.id)") == [
+        h["id"] for h in expected]
+    page.fill("#query", "solar power")
+    page.press("#query", "Enter")
+    page.wait_for_function("() => location.search.includes('solar')")
+    assert "q=solar+power" in page.url and "mode=bm25" in page.url
+    page.goto(live_server + "/")

@@ -43,6 +43,9 @@ class SearchApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "cycle_mode", "Mode"),
         Binding("escape", "focus_query", "Query", show=False),
+        # from the query box too: the table's own bindings answer when it has the focus
+        Binding("down", "move_hit(1)", "Next hit", show=False),
+        Binding("up", "move_hit(-1)", "Previous hit", show=False),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -96,6 +99,11 @@ class SearchApp(App[None]):
         self._show_mode()
         if self.query:
             self.run_search(self.query)
+
+    def action_move_hit(self, step: int) -> None:
+        table = self.query_one("#hits", DataTable)
+        if table.row_count:
+            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)))
 
     def action_focus_query(self) -> None:
         self.query_one("#query", Input).focus()

@@ -52,6 +52,8 @@ $("search-form").addEventListener("submit", async (event) => {
   const mode = document.querySelector("input[name=mode]:checked").value;
   const k = Number($("k").value);
   const list = $("results");
+  // the address names the search, so a result list can be linked and reloaded
+  history.replaceState(null, "", `?${new URLSearchParams({ q: query, mode })}`);
   setInfo($("search-info"), "searching…");
   try {
     const data = await call("POST", "/search", { query, mode, k });
@@ -109,3 +111,12 @@ call("GET", "/health").then((health) => {
   if (!health.recommender) $("recommend-panel").hidden = true;
   if (!health.collection) $("search-panel").hidden = true;
 }).catch(() => { $("status").textContent = "server unreachable"; $("status").className = "status down"; });
+
+// a linked search (/?q=...&mode=...) runs on load
+const linked = new URLSearchParams(location.search);
+if (linked.get("q")) {
+  $("query").value = linked.get("q");
+  const mode = document.querySelector(`input[name=mode][value="${CSS.escape(linked.get("mode") || "")}"]`);
+  if (mode) mode.checked = true;
+  $("search-form").requestSubmit();
+}
