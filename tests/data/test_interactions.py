@@ -47,6 +47,26 @@ def test_ncf_errors_name_file_and_line(tmp_path):
         read_ncf(tmp_path)
 
 
+@pytest.mark.parametrize(("train", "negatives", "message"), [
+    (["0\t-1\t5"], ["(0,3)\t4"], r"toy.train.rating:1 field 'item': ids are 0-based"),
+    (["0\t1000000000\t5"], ["(0,3)\t4"], r"item ids go up to 1,000,000,000 for 3 distinct"),
+    (["100000000000\t1\t5"], ["(0,3)\t4"], r"user ids go up to 100,000,000,000"),
+])
+def test_ncf_ids_must_be_dense_indices(tmp_path, train, negatives, message):
+    write_ncf(tmp_path, train, ["0\t3"], negatives)
+    with pytest.raises(DataError, match=message):
+        read_ncf(tmp_path)
+
+
+@pytest.mark.parametrize("row", ['0,5', '0,"{1: 2}"', '0,"[1, [2"'])
+def test_ncf_negative_rows_must_be_lists(tmp_path, row):
+    (tmp_path / "m.train.rating").write_text("userId,itemId,rating\n0,1,3.0\n")
+    (tmp_path / "m.test.rating").write_text("userId,itemId,rating\n0,2,5.0\n")
+    (tmp_path / "m.test.negative").write_text(f"userId,negative_samples\n{row}\n")
+    with pytest.raises(DataError, match=r"m.test.negative:2: cannot read the negatives list"):
+        read_ncf(tmp_path / "m.train.rating")
+
+
 @pytest.mark.parametrize(("name", "lines"), [
     ("u.data", ["1\t10\t5\t100", "1\t11\t3\t50", "2\t10\t4\t10"]),
     ("ratings.dat", ["1::10::5::100", "1::11::3::50", "2::10::4::10"]),

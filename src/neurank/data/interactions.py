@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from neurank.data.corpus import open_text
 from neurank.errors import DataError, NotFoundError
 
 
@@ -124,8 +125,8 @@ def _float(value: str, *, path: Path, line: int, field: str) -> float:
 # ---------------------------------------------------------------------------- NCF files
 def _ncf_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line, cells) of an NCF .rating/.negative file: tabs (DeepCF) or CSV with a header."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()  # tolerates CRLF
+    with open_text(path) as handle:
+        lines = handle.read().splitlines()  # tolerates CRLF
     if lines and "," in lines[0] and "\t" not in lines[0]:
         rows = list(csv.reader(lines))
         return [(n, row) for n, row in enumerate(rows[1:], start=2) if row]
@@ -143,10 +144,26 @@ def _ncf_prefix(path: Path) -> Path:
 
 def _int_cell(cell: str, *, path: Path, line: int, field: str) -> int:
     try:
-        return int(cell.strip())
+        value = int(cell.strip())
     except ValueError:
-        raise DataError(f"expected an integer id, got {cell!r}", path=path, line=line,
+        raise DataError(f"expected an integer id, got {cell!r:.40}", path=path, line=line,
                         field=field) from None
+    if value < 0:
+        raise DataError(f"ids are 0-based indices, got {value}", path=path, line=line,
+                        field=field)
+    return value
+
+
+def _dense_count(ids: np.ndarray, what: str, path: Path) -> int:
+    """max id + 1, refused when the ids are far sparser than NCF's dense 0-based indices (an
+    id of 1e9 would allocate gigabytes of empty rows)."""
+    count = int(ids.max(initial=-1)) + 1
+    distinct = len(np.unique(ids))
+    if count > 2 * distinct + 1000:
+        raise DataError(f"{what} ids go up to {count - 1:,} for {distinct:,} distinct {what}s: "
+                        "NCF files need dense 0-based indices (read the data as a log, "
+                        "--format csv, which maps any ids)", path=path)
+    return count
 
 
 def read_ncf(path: str | Path) -> InteractionSplit:
@@ -181,10 +198,13 @@ def read_ncf(path: str | Path) -> InteractionSplit:
             negatives = cells[1:]  # DeepCF: "(user,item)\tneg\tneg..."
         else:
             try:
-                negatives = [str(x) for x in ast.literal_eval(cells[1])]  # "user,\"[neg, ...]\""
-            except (ValueError, SyntaxError, IndexError):
-                raise DataError("cannot read the negatives list", path=files["test.negative"],
-                                line=line) from None
+                listed = ast.literal_eval(cells[1])  # "user,\"[neg, ...]\""
+            except (ValueError, SyntaxError, IndexError, MemoryError, RecursionError):
+                listed = None
+            if not isinstance(listed, list | tuple):
+                raise DataError("cannot read the negatives list (expected [id, id, ...])",
+                                path=files["test.negative"], line=line)
+            negatives = [str(x) for x in listed]
         negative_rows.append([_int_cell(c, path=files["test.negative"], line=line,
                                         field="negative") for c in negatives if c.strip()])
     if len(negative_rows) != len(te_u):
@@ -192,9 +212,8 @@ def read_ncf(path: str | Path) -> InteractionSplit:
                         path=files["test.negative"])
     width = min(len(r) for r in negative_rows) if negative_rows else 0
     negatives = np.asarray([r[:width] for r in negative_rows], dtype=np.int64)
-    num_users = int(max(tr_u.max(initial=0), te_u.max(initial=0))) + 1
-    num_items = int(max(tr_i.max(initial=0), te_i.max(initial=0),
-                        negatives.max(initial=0))) + 1
+    num_users = _dense_count(np.concatenate([tr_u, te_u]), "user", prefix)
+    num_items = _dense_count(np.concatenate([tr_i, te_i, negatives.ravel()]), "item", prefix)
     train = Interactions([str(u) for u in range(num_users)], [str(i) for i in range(num_items)],
                          tr_u.astype(np.int64), tr_i.astype(np.int64), tr_r.astype(np.float32),
                          np.arange(len(tr_u), dtype=np.float64))
