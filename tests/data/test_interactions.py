@@ -131,3 +131,14 @@ def test_read_interactions_splits_logs_with_seeded_negatives(tmp_path):
     assert a.test.negatives.shape == (5, 99)
     np.testing.assert_array_equal(a.test.negatives, b.test.negatives)
     assert "leave-one-out by timestamp" in a.description
+
+
+def test_format_mistakes_name_the_right_format(tmp_path):
+    from neurank.data.interactions import read_interactions
+
+    write_ncf(tmp_path, ["0\t1\t5"], ["0\t3"], ["(0,3)\t4"])
+    with pytest.raises(DataError, match="it holds NCF files: use --format ncf"):
+        read_interactions(tmp_path, "log")
+    with pytest.raises(DataError, match="no such file or folder"):
+        read_interactions(tmp_path / "typo")
+    assert read_interactions(tmp_path / "toy", "auto").name == "toy"  # a prefix is enough

@@ -392,9 +392,11 @@ def read_interactions(path: str | Path, fmt: str = "auto", *, seed: int = 0) -> 
     """Data + test split for `neurank rec`: NCF files as given, logs split leave-one-out by time
     with 99 seeded sampled negatives."""
     path = Path(path)
+    if not path.exists() and not Path(f"{path}.train.rating").exists():
+        raise DataError("no such file or folder", path=path)
+    is_ncf = (path.is_dir() and any(path.glob("*.train.rating"))) or str(path).endswith(
+        ".train.rating") or Path(f"{path}.train.rating").exists()
     if fmt == "auto":
-        is_ncf = (path.is_dir() and any(path.glob("*.train.rating"))) or str(path).endswith(
-            ".train.rating")
         fmt = "ncf" if is_ncf else "log"
     if fmt == "ncf":
         return read_ncf(path)
@@ -404,7 +406,9 @@ def read_interactions(path: str | Path, fmt: str = "auto", *, seed: int = 0) -> 
                 path = path / name
                 break
         else:
-            raise DataError("folder has no NCF files, u.data, ratings.dat or ratings.csv",
+            hint = (" it holds NCF files: use --format ncf (or auto)" if is_ncf else
+                    " give the log file itself")
+            raise DataError(f"a log format needs u.data, ratings.dat or ratings.csv here;{hint}",
                             path=path)
     data = read_interaction_log(path)
     train, held = leave_one_out(data)
