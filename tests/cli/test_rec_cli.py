@@ -51,6 +51,8 @@ def test_auto_on_a_movielens_log_within_budget(neurank, tmp_path, interactions):
     result = neurank("rec", "train", "--data", tmp_path, "--model", "auto", "--budget-s", "1",
                      "--out", tmp_path / "m")
     assert "budget of 1s spent" in result.stderr
+    assert "validation leaderboard" in result.stdout and "<- chosen" in result.stdout
+    assert "{" not in result.stdout.splitlines()[-1]  # the saved model in words, not a dict
     neurank("rec", "train", "--data", tmp_path, "--model", "pop", "--out", tmp_path / "pop")
     scores = {}
     for name in ("m", "pop"):

@@ -8,7 +8,7 @@ from neurank.recommend.selection import select_model
 def test_auto_keeps_the_best_validation_trial_and_records_all(interactions):
     grids = {"pop": [{}], "ease": [{"l2": 1.0}, {"l2": 10.0}], "itemknn": [{"neighbors": 5}]}
     selection = select_model(interactions, "auto", grids=grids, log=lambda *a: None)
-    assert [t.family for t in selection.trials] == ["pop", "ease", "ease", "itemknn", "blend"]
+    assert [t.family for t in selection.trials] == ["pop", "ease", "itemknn", "ease", "blend"]
     best = max(selection.trials, key=lambda t: t.metrics["ndcg@10"])
     assert selection.model.family == best.family and selection.chosen is best
     assert selection.model.config.model_dump(mode="json") == best.config
@@ -65,3 +65,26 @@ def test_auto_budget_also_stops_neural_training(interactions):
     assert gmf.seconds < 30  # 500 epochs would take minutes
     if selection.model.family == "gmf":  # the refit trains its chosen epochs without the cut
         assert selection.model.config.trainer.max_time_s is None
+
+
+def test_schedule_tries_every_family_before_any_second_setting():
+    from neurank.recommend.selection import schedule
+
+    grids = {"pop": [{}], "itemknn": [{"a": 1}, {"a": 2}, {"a": 3}], "als": [{"b": 1}, {"b": 2}],
+             "gmf": [{}]}
+    order = schedule(list(grids), grids)
+    assert [f for f, _ in order[:4]] == ["pop", "itemknn", "als", "gmf"]
+    assert order[4:] == [("itemknn", {"a": 2}), ("als", {"b": 2}), ("itemknn", {"a": 3})]
+
+
+def test_one_neural_candidate_gets_at_most_its_share_of_the_budget(interactions):
+    from neurank.recommend.selection import NEURAL_SHARE
+
+    trainer = TrainerConfig(epochs=500, batch_size=64, patience=None, show_progress=False,
+                            device="cpu")
+    grids = {"pop": [{}], "gmf": [{"factors": 4, "trainer": trainer.model_dump()}]}
+    selection = select_model(interactions, "auto", grids=grids, budget_s=8.0,
+                             log=lambda *a: None)
+    gmf = next(t for t in selection.trials if t.family == "gmf")
+    assert gmf.config["trainer"]["max_time_s"] == pytest.approx(NEURAL_SHARE * 8.0)
+    assert "blend:" in selection.trials[-1].describe() or selection.trials[-1].family != "blend"

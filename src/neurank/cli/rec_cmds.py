@@ -52,8 +52,24 @@ def train(
                              show_progress=True, log=console_err.print)
     best = selection.chosen
     selection.model.save(out, metrics={"validation": best.metrics})
-    console.print(f"[green]saved[/] {best.family} {best.config} to {out} "
+    if len(selection.trials) > 1:
+        console.print(_leaderboard(selection))
+    console.print(f"[green]saved[/] {best.describe()} to {out} "
                   f"(validation ndcg@10={best.metrics['ndcg@10']:.4f})")
+
+
+def _leaderboard(selection, top: int = 10) -> Table:
+    """The best trials by validation NDCG@10 (all of them in the checkpoint's manifest)."""
+    ranked = sorted(selection.trials, key=lambda t: -t.metrics["ndcg@10"])
+    table = Table(title=f"validation leaderboard · {len(ranked)} trials (top {min(top, len(ranked))})",
+                  title_justify="left")
+    for column in ("#", "model", "hr@10", "ndcg@10", "seconds"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for rank, trial in enumerate(ranked[:top], start=1):
+        chosen = " [green]<- chosen[/]" if trial is selection.chosen else ""
+        table.add_row(str(rank), trial.describe() + chosen, f"{trial.metrics['hr@10']:.4f}",
+                      f"{trial.metrics['ndcg@10']:.4f}", f"{trial.seconds:.1f}")
+    return table
 
 
 @rec.command("evaluate")

@@ -35,6 +35,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "mlp": [{}],
     "neumf": [{}],
 }
+# most of the --model auto budget one neural candidate may take (it stops at an epoch boundary)
+NEURAL_SHARE = 0.25
 # families whose trials `--model blend` runs before blending the best three
 BLEND_FAMILIES = ("itemknn", "rp3beta", "ease", "als")
 BLEND_SIZE = 3
@@ -46,6 +48,25 @@ class Trial:
     config: dict[str, Any]
     metrics: dict[str, float]
     seconds: float
+
+    def describe(self) -> str:
+        """One line: the family and its settings (a blend as its weighted components)."""
+        if self.family == "blend":
+            parts = [f"{c['family']} x{c['weight']:.2f}" for c in self.config["components"]
+                     if c["weight"] > 0]
+            return "blend: " + " + ".join(parts)
+        shown = {k: v for k, v in self.config.items() if not isinstance(v, dict | list)}
+        return f"{self.family} " + " ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def schedule(families: list[str], grids: dict[str, list[dict[str, Any]]]
+             ) -> list[tuple[str, dict[str, Any]]]:
+    """Candidates in rounds: the first setting of every family (cheapest families first),
+    then every family's second, and so on, so a short budget has seen each family once
+    instead of spending itself on one family's grid."""
+    rounds = max(len(grids.get(f, [{}])) for f in families)
+    return [(f, grids.get(f, [{}])[r]) for r in range(rounds) for f in families
+            if r < len(grids.get(f, [{}]))]
 
 
 @dataclass
@@ -118,7 +139,7 @@ def select_model(
     trials: list[Trial] = []
     fitted: list[Recommender] = []
     start = time.monotonic()
-    candidates = [(name, overrides) for name in families for overrides in grids.get(name, [{}])]
+    candidates = schedule(families, grids)
     for done, (name, overrides) in enumerate(candidates):
         if trials and family == "auto" and time.monotonic() - start > budget_s:
             log(f"budget of {budget_s:.0f}s spent; skipping the remaining "
@@ -127,10 +148,10 @@ def select_model(
         cls = MODELS[name]
         config = cls.Config.model_validate({**cls.Config().model_dump(), **overrides})
         if family == "auto" and isinstance(config, NCFConfig):
-            # a neural candidate stops training when the budget runs out
+            # a neural candidate stops training at its share of the budget or when it runs out
             remaining = max(budget_s - (time.monotonic() - start), 1.0)
             config = config.model_copy(update={"trainer": config.trainer.model_copy(
-                update={"max_time_s": remaining})})
+                update={"max_time_s": min(remaining, NEURAL_SHARE * budget_s)})})
         begun = time.monotonic()
         model = cls(config).fit(fit_part, validation, show_progress=show_progress)
         metrics = evaluate_sampled(model, validation)
