@@ -10,6 +10,8 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraint
 SAMPLE := samples/datasets
 DEMO_DIR := demo-collection
 DEMO_CLASSIFIER := demo-classifier
+DEMO_RECOMMENDER := demo-recommender
+VIEWS := samples/recommend/views.csv
 TICKETS := samples/classify
 
 .PHONY: demo serve test lint clean
@@ -36,13 +38,16 @@ demo: $(VENV)/.installed
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode hybrid
 	$(BIN)/neurank tune $(DEMO_DIR) --dataset $(SAMPLE) --split train
 	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode bm25,dense,hybrid
+	$(BIN)/neurank rec train --data $(VIEWS) --out $(DEMO_RECOMMENDER) --budget-s 30
+	$(BIN)/neurank rec recommend $(DEMO_RECOMMENDER) --user u1 --user someone-new -k 5
 	$(BIN)/neurank classify train --data $(TICKETS) --out $(DEMO_CLASSIFIER)
 	$(BIN)/neurank classify evaluate $(DEMO_CLASSIFIER) --data $(TICKETS) --split test
 	$(BIN)/neurank classify predict $(DEMO_CLASSIFIER) "I was charged twice and the app crashes" "where is my parcel"
 
 # after `make demo`: the HTTP API and web page over the demo collection on http://127.0.0.1:8000/
 serve: $(VENV)/.installed
-	$(BIN)/neurank serve --collection $(DEMO_DIR) --classifier $(DEMO_CLASSIFIER) --preload
+	$(BIN)/neurank serve --collection $(DEMO_DIR) --recommender $(DEMO_RECOMMENDER) \
+		--classifier $(DEMO_CLASSIFIER) --preload
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
@@ -53,4 +58,4 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) $(DEMO_RECOMMENDER) .pytest_cache
