@@ -79,6 +79,23 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def require_data():
+    """`require_data(path)`: skip when a benchmark file is missing, but fail under CI=true,
+    where a pinned figure that silently does not run would pass for the wrong reason."""
+
+    def require(path: Path) -> Path:
+        if path.exists():
+            return path
+        message = f"{path} not found (set NEURANK_SHARED_DATA to the benchmark data folder)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; under CI=true the pinned-figure checks must run")
+        pytest.skip(message)
+        return path
+
+    return require
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
 

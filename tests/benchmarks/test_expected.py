@@ -13,10 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_scifact_bm25_matches_pinned_figures(tmp_path, tiny_encoder, tiny_model_dir, shared_data,
-                                             repo_root):
-    folder = shared_data / "scifact"
-    if not (folder / "corpus.jsonl").exists():
-        pytest.skip(f"SciFact not found at {folder} (set NEURANK_SHARED_DATA)")
+                                             repo_root, require_data):
+    folder = require_data(shared_data / "scifact" / "corpus.jsonl").parent
     pinned = yaml.safe_load((repo_root / "benchmarks" / "expected" / "scifact.yaml").read_text())
     data = read_beir(folder, pinned["split"], load_corpus=True)
     # BM25 does not depend on the encoder: the tiny model keeps this test to seconds

@@ -15,16 +15,14 @@ def pinned(repo_root):
     return yaml.safe_load((repo_root / "benchmarks" / "expected" / "recsys.yaml").read_text())
 
 
-def load(shared_data, name):
-    folder = shared_data / name
-    if not folder.exists():
-        pytest.skip(f"{name} not found at {folder} (set NEURANK_SHARED_DATA)")
-    return read_ncf(folder)
+@pytest.fixture
+def load(shared_data, require_data):
+    return lambda name: read_ncf(require_data(shared_data / name))
 
 
 @pytest.mark.parametrize("dataset", ["ncf-lastfm", "ncf-atoy"])
-def test_itempop_reproduces_deepcf_and_the_pins(shared_data, pinned, dataset):
-    split = load(shared_data, dataset)
+def test_itempop_reproduces_deepcf_and_the_pins(load, pinned, dataset):
+    split = load(dataset)
     metrics = evaluate_sampled(MODELS["pop"]().fit(split.train), split.test)
     for metric, value in pinned["expected"][dataset]["pop"].items():
         assert metrics[metric] == pytest.approx(value, abs=pinned["tolerance"])
@@ -32,8 +30,8 @@ def test_itempop_reproduces_deepcf_and_the_pins(shared_data, pinned, dataset):
                                                 abs=0.005)
 
 
-def test_ease_on_lastfm_matches_the_pin(shared_data, pinned):
-    split = load(shared_data, "ncf-lastfm")
+def test_ease_on_lastfm_matches_the_pin(load, pinned):
+    split = load("ncf-lastfm")
     model = MODELS["ease"](MODELS["ease"].Config(l2=300.0)).fit(split.train)
     metrics = evaluate_sampled(model, split.test)
     for metric, value in pinned["expected"]["ncf-lastfm"]["ease_l2_300"].items():

@@ -142,3 +142,22 @@ def test_format_mistakes_name_the_right_format(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         read_interactions(tmp_path / "typo")
     assert read_interactions(tmp_path / "toy", "auto").name == "toy"  # a prefix is enough
+
+
+def test_test_negatives_never_hold_any_positive_of_the_user(tmp_path):
+    """A log split leave-one-out: each test row's sampled negatives avoid the held-out item
+    and every training item of that user (with 12 items and 99 draws, collisions are sure)."""
+    from neurank.data.interactions import read_interactions
+
+    rng = np.random.default_rng(1)
+    rows = ["user,item,rating,timestamp"]
+    for u in range(30):
+        for t, item in enumerate(rng.choice(12, size=6, replace=False)):
+            rows.append(f"u{u},i{item},1,{t}")
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    split = read_interactions(tmp_path / "log.csv", seed=0)
+    seen = split.train.matrix().toarray() > 0
+    users, items, negatives = split.test.users, split.test.items, split.test.negatives
+    assert negatives.shape == (30, 99)
+    assert not (negatives == items[:, None]).any()
+    assert not seen[users[:, None], negatives].any()
