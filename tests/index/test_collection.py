@@ -207,3 +207,25 @@ def test_killed_index_run_leaves_previous_collection_intact(tmp_path, tiny_model
     after = Collection.load(folder, encoder=tiny_encoder)
     assert len(after) == 40
     assert all_scores(after, "hybrid") == before
+
+
+def test_from_texts_in_three_lines_and_save_as(tmp_path, tiny_encoder):
+    from neurank.search import SearchPipeline
+
+    collection = Collection.from_texts(["solar power output", "hospital admissions by month",
+                                        "wind turbine energy"], encoder=tiny_encoder)
+    hits = SearchPipeline(collection).search("solar energy", k=2, mode="bm25")
+    assert [h.id for h in hits][0] == "0" and len(collection) == 3
+    scratch = collection.folder.parent
+    kept = collection.save_as(tmp_path / "kept")
+    assert [h.id for h in SearchPipeline(kept).search("solar energy", k=2, mode="bm25")] == [
+        h.id for h in hits]
+    with pytest.raises(CollectionError, match="already exists"):
+        collection.save_as(tmp_path / "kept")
+    collection.close()
+    del collection, hits
+    import gc
+
+    gc.collect()
+    assert not scratch.exists()  # the temporary folder went with the object
+    assert len(Collection.load(tmp_path / "kept", encoder=tiny_encoder)) == 3

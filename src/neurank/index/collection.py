@@ -21,7 +21,10 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,6 +224,43 @@ class Collection:
         finally:
             lock.release()
         return collection
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], *, ids: Iterable[object] | None = None,
+                   metadata: Iterable[dict[str, Any]] | None = None,
+                   config: CollectionConfig | None = None, encoder: Encoder | None = None,
+                   show_progress: bool = False) -> Collection:
+        """A searchable collection of plain texts, kept in a temporary folder that goes away
+        with the object; `save_as(folder)` keeps a copy. Ids default to "0", "1", ..."""
+        texts = list(texts)
+        id_list = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(texts))]
+        metas = list(metadata) if metadata is not None else [{} for _ in texts]
+        if not len(texts) == len(id_list) == len(metas):
+            raise DataError(f"{len(texts)} texts, {len(id_list)} ids and {len(metas)} metadata")
+        documents = [Document(id=i, text=t, metadata=dict(m))
+                     for i, t, m in zip(id_list, texts, metas, strict=True)]
+        scratch = Path(tempfile.mkdtemp(prefix="neurank-"))
+        try:
+            collection = cls.build(scratch / "collection", documents, config, encoder=encoder,
+                                   show_progress=show_progress)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        weakref.finalize(collection, shutil.rmtree, scratch, True)
+        return collection
+
+    def save_as(self, folder: str | Path) -> Collection:
+        """A copy of this collection (its changes saved first) in a new `folder`, opened."""
+        target = Path(folder)
+        if target.exists():
+            raise CollectionError(f"{target} already exists")
+        if self.config.vectors.backend == "milvus" and self.config.vectors.milvus_uri:
+            raise CollectionError("a collection whose vectors live on a Milvus server cannot be "
+                                  "copied as a folder")
+        if not self._committed:
+            self.save()
+        shutil.copytree(self.folder, target, ignore=shutil.ignore_patterns(".*"))
+        return Collection.load(target, encoder=self.encoder)
 
     @classmethod
     def load(cls, folder: str | Path, *, encoder: Encoder | None = None) -> Collection:
