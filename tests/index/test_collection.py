@@ -215,7 +215,7 @@ def test_from_texts_in_three_lines_and_save_as(tmp_path, tiny_encoder):
     collection = Collection.from_texts(["solar power output", "hospital admissions by month",
                                         "wind turbine energy"], encoder=tiny_encoder)
     hits = SearchPipeline(collection).search("solar energy", k=2, mode="bm25")
-    assert [h.id for h in hits][0] == "0" and len(collection) == 3
+    assert hits[0].id == "0" and len(collection) == 3
     scratch = collection.folder.parent
     kept = collection.save_as(tmp_path / "kept")
     assert [h.id for h in SearchPipeline(kept).search("solar energy", k=2, mode="bm25")] == [

@@ -81,8 +81,13 @@ def test_score_agrees_with_recommend(fitted):
 
 def test_similar_items(fitted):
     model, _, _ = fitted
-    similar = model.similar_items("i3", k=5)
+    similar, other = model.similar_items(["i3", "i25"], k=5)
     assert len(similar) == 5 and "i3" not in [i for i, _ in similar]
+    alone = model.similar_items(["i25"], k=5)[0]  # a batch answers each item alike
+    assert [i for i, _ in other] == [i for i, _ in alone]
+    assert [v for _, v in other] == pytest.approx([v for _, v in alone], abs=1e-6)
+    with pytest.raises(TypeError, match="a list of item ids"):
+        model.similar_items("i3", k=5)
     if model.family != "pop":
         assert sum(int(i[1:]) < 20 for i, _ in similar) >= 3, (model.family, similar)
 
@@ -95,7 +100,7 @@ def test_similar_items_are_the_cosine_of_item_vectors(fitted):
     norms = np.linalg.norm(dense, axis=1)
     cosine = dense @ dense[j] / np.maximum(norms * norms[j], 1e-12)
     cosine[j] = -np.inf
-    similar = model.similar_items("i3", k=5)
+    similar = model.similar_items(["i3"], k=5)[0]
     assert [score for _, score in similar] == pytest.approx(np.sort(cosine)[::-1][:5], abs=1e-5)
     for item, score in similar:
         assert score == pytest.approx(cosine[model.item_index[item]], abs=1e-5)

@@ -164,22 +164,27 @@ class Recommender(ABC, Generic[ConfigT]):
             scores[seen.row, seen.col] = -np.inf
         return top_k_rows(scores, k, self.popularity)
 
-    def similar_items(self, item: str, k: int = 10) -> list[tuple[str, float]]:
-        """Items most similar to `item` (cosine of item representations by default)."""
-        j = int(self._items([item])[0])
+    def similar_items(self, items: list[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """For each of `items` (a list, like `recommend`'s users), the `k` most similar items
+        by cosine of item representations; unknown ids are an error."""
+        if isinstance(items, str):
+            raise TypeError("similar_items takes a list of item ids, like recommend takes users")
+        js = np.asarray(self._items(items), dtype=np.int64)
         vectors = self.item_vectors()
         if sp.issparse(vectors):  # never densify: item x item can be gigabytes
             vectors = sp.csr_matrix(vectors)
-            dots = np.asarray((vectors @ vectors[j].T).todense(), dtype=np.float64).ravel()
+            dots = np.asarray((vectors[js] @ vectors.T).todense(), dtype=np.float64)
             norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1),
                                        dtype=np.float64).ravel()) + 1e-12
         else:
-            dots = vectors @ vectors[j]
+            vectors = np.asarray(vectors, dtype=np.float64)  # float32 rounding reorders near-ties
+            dots = vectors[js] @ vectors.T
             norms = np.linalg.norm(vectors, axis=1) + 1e-12
-        sims = dots / (norms * norms[j])
-        sims[j] = -np.inf
-        top = top_k_rows(sims[None, :], k, self.popularity)[0]
-        return [(self.item_ids[i], float(sims[i])) for i in top if i >= 0]
+        sims = dots / (norms[None, :] * norms[js][:, None])
+        sims[np.arange(len(js)), js] = -np.inf
+        top = top_k_rows(sims, k, self.popularity)
+        return [[(self.item_ids[i], float(sims[row, i])) for i in top[row] if i >= 0]
+                for row in range(len(js))]
 
     def item_vectors(self) -> np.ndarray | sp.spmatrix:
         """Item representations for `similar_items` (dense or sparse rows); default: the

@@ -209,7 +209,7 @@ class Service:
         return response.model_copy(update={"took_ms": (time.perf_counter() - started) * 1e3})
 
     def similar(self, item: str, k: int) -> SimilarResponse:
-        pairs = self.resources.recommender().similar_items(item, k)
+        pairs = self.resources.recommender().similar_items([item], k)[0]
         return SimilarResponse(item=item, items=[ScoredItem(item=t, score=s) for t, s in pairs])
 
     # ------------------------------------------------------------------ classification
