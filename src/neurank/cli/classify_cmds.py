@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from neurank.artifacts import atomic_write_json
+from neurank.classify.data import LabelledTexts
 from neurank.cli.app import app, console, console_err
 from neurank.errors import NeurankError
 
@@ -66,17 +67,31 @@ def train(
     dev_data = None
     if data.is_dir() and any((data / f"dev{s}").exists() for s in (".jsonl", ".csv", ".tsv")):
         dev_data = read_labelled(data, "dev", **options)
-    counts = train_data.counts()
-    console_err.print(f"{train_data.source}: {len(train_data)} texts, {len(counts)} labels "
-                      f"(rarest: {', '.join(f'{k} {v}' for k, v in counts.most_common()[-3:])})"
-                      + (f"; dev {len(dev_data)} texts" if dev_data else
-                         f"; no dev split: holding out {dev_fraction:.0%} of train"))
+    console_err.print(_label_statistics(train_data, dev_data))
+    if dev_data is None:
+        console_err.print(f"no dev split: holding out {dev_fraction:.0%} of train (seeded)")
     result = train_classifier(train_data, dev_data, config, out, resume=resume)
     metrics = result.dev_metrics
     console.print(f"[green]saved[/] {mode} classifier ({len(result.labels)} labels) to {out}: "
                   f"dev macro-F1 {metrics['macro_f1']:.4f} at tuned thresholds "
                   f"({metrics['macro_f1@0.5']:.4f} at 0.5), micro-F1 {metrics['micro_f1']:.4f}, "
                   f"{result.seconds:.0f} s")
+
+
+def _label_statistics(train: LabelledTexts, dev: LabelledTexts | None) -> Table:
+    """Texts per label in train (and dev), rarest last: what thresholds can be tuned on."""
+    train_counts, dev_counts = train.counts(), dev.counts() if dev else None
+    table = Table(title=f"{train.source}: {len(train)} texts, {len(train_counts)} labels, "
+                        f"{sum(train_counts.values()) / len(train):.2f} labels per text",
+                  title_justify="left")
+    table.add_column("label")
+    table.add_column("train", justify="right")
+    if dev_counts is not None:
+        table.add_column("dev", justify="right")
+    for label, count in train_counts.most_common():
+        table.add_row(label, str(count), *([str(dev_counts[label])] if dev_counts is not None
+                                            else []))
+    return table
 
 
 @classify.command("evaluate")
