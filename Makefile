@@ -14,7 +14,7 @@ DEMO_RECOMMENDER := demo-recommender
 VIEWS := samples/recommend/views.csv
 TICKETS := samples/classify
 
-.PHONY: demo serve test lint clean
+.PHONY: demo serve test lint mutation clean
 
 $(VENV)/.base: constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,9 +53,14 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
+# mutation testing of the modules listed in pyproject's [tool.mutmut] (tens of minutes)
+mutation: $(VENV)/.dev
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) $(DEMO_RECOMMENDER) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) $(DEMO_RECOMMENDER) .pytest_cache mutants
