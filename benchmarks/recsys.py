@@ -58,7 +58,9 @@ def implicit_peer(name: str, train, grid: list[dict], seed: int):
     def build(cfg):
         if name == "als":
             return AlternatingLeastSquares(**{"iterations": 15, **cfg}, random_state=seed)
-        return BayesianPersonalizedRanking(**{"iterations": 100, **cfg}, random_state=seed)
+        # one thread, as neurank's BPR: multi-threaded SGD is not reproducible for a seed
+        return BayesianPersonalizedRanking(**{"iterations": 100, **cfg}, random_state=seed,
+                                           num_threads=1)
 
     fit, validation = validation_split(train, seed=seed)
     best, best_cfg = -1.0, grid[0]

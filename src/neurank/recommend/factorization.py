@@ -80,6 +80,9 @@ class BPR(_Factorization[BPRConfig]):
 
     def _engine(self) -> Any:
         c = self.config
+        # one thread: implicit's multi-threaded SGD races (Hogwild), so the same seed gave
+        # other factors on every run and the benchmark rows could not be reproduced
         return BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
                                            regularization=c.regularization,
-                                           iterations=c.iterations, random_state=c.seed)
+                                           iterations=c.iterations, random_state=c.seed,
+                                           num_threads=1)
