@@ -6,9 +6,9 @@ import pytest
 
 @pytest.fixture
 def tiny_index(neurank, tmp_path, tiny_model_dir, sample_dir):
-    def index(out, *extra, check=True):
-        return neurank("index", sample_dir, "--out", out, "--model", tiny_model_dir,
-                       "--encoder", "torch", *extra, check=check)
+    def index(out, *extra, check=True, extra_source=None):
+        return neurank("index", extra_source or sample_dir, "--out", out, "--model",
+                       tiny_model_dir, "--encoder", "torch", *extra, check=check)
     return index
 
 
@@ -46,3 +46,31 @@ def test_negative_budgets_are_usage_errors(neurank, tmp_path):
     result = neurank("rec", "train", "--data", tmp_path, "--out", tmp_path / "x",
                      "--budget-s", "-5", check=False)
     assert_clean_error(result, "Invalid value for '--budget-s'")
+
+
+def test_reindexing_reuses_embeddings_of_unchanged_documents(tiny_index, tmp_path, sample_dir):
+    import json
+    import shutil
+
+    import numpy as np
+
+    from neurank.index import Collection
+
+    out = tmp_path / "coll"
+    tiny_index(out)
+    before = Collection.load(out).vectors_by_content()
+    changed = tmp_path / "changed"
+    shutil.copytree(sample_dir, changed)
+    lines = (changed / "corpus.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["text"] = "entirely new words about glaciers"
+    (changed / "corpus.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    result = tiny_index(out, "--force", extra_source=changed)
+    assert "reusing the embeddings of 39 unchanged documents" in " ".join(result.stderr.split())
+    after = Collection.load(out)
+    rebuilt = after.vectors_by_content()
+    for content, vector in rebuilt.items():
+        if content in before:
+            np.testing.assert_array_equal(vector, before[content])
+    fresh = after.encoder.encode([after.get(first["_id"]).content])[0]
+    np.testing.assert_allclose(rebuilt[after.get(first["_id"]).content], fresh, atol=1e-6)

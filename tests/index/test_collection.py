@@ -229,3 +229,19 @@ def test_from_texts_in_three_lines_and_save_as(tmp_path, tiny_encoder):
     gc.collect()
     assert not scratch.exists()  # the temporary folder went with the object
     assert len(Collection.load(tmp_path / "kept", encoder=tiny_encoder)) == 3
+
+
+def test_build_reuses_given_vectors_by_content(tmp_path, tiny_encoder, sample_documents):
+    from neurank.config import CollectionConfig
+
+    marker = np.zeros(tiny_encoder.dim, dtype=np.float32)
+    marker[0] = 1.0  # no encoder output looks like this
+    reused = sample_documents[3]
+    collection = Collection.build(tmp_path / "c", sample_documents, CollectionConfig(),
+                                  encoder=tiny_encoder, show_progress=False,
+                                  reuse={reused.content: marker})
+    by_content = collection.vectors_by_content()
+    np.testing.assert_array_equal(by_content[reused.content], marker)
+    other = sample_documents[4]
+    np.testing.assert_allclose(by_content[other.content],
+                               tiny_encoder.encode([other.content])[0], atol=1e-6)

@@ -84,9 +84,34 @@ def index(
         documents = tag_documents(Classifier(classify), documents, classify_field,
                                   show_progress=True)
     console_err.print(f"indexing {len(documents)} documents from {source} with {config.model}")
-    collection = Collection.build(out, documents, config, batch_size=batch_size)
+    reuse = _reusable_vectors(out, config) if force else None
+    if reuse:
+        unchanged = sum(d.content in reuse for d in documents)
+        console_err.print(f"reusing the embeddings of {unchanged} unchanged documents of the "
+                          f"collection being replaced")
+    collection = Collection.build(out, documents, config, batch_size=batch_size, reuse=reuse)
     console.print(f"[green]indexed[/] {len(collection)} documents into {out} with "
                   f"{collection.config.encoder} (generation {collection.generation})")
+
+
+def _reusable_vectors(folder: Path, config) -> dict | None:
+    """Vectors of the collection in `folder` by content, when it was built with the same model
+    on the runtime this build will use (None otherwise: different vectors)."""
+    from neurank.encoders.resolve import choose_backend
+    from neurank.errors import CollectionError
+    from neurank.index.collection import Collection
+
+    try:
+        old = Collection.load(folder)
+    except CollectionError:
+        return None
+    try:
+        if (old.config.model, old.config.encoder) != (config.model,
+                                                      choose_backend(config.encoder)):
+            return None
+        return old.vectors_by_content()
+    finally:
+        old.close()
 
 
 @app.command()

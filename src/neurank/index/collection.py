@@ -130,6 +130,20 @@ class WriterLock:
             handle.close()  # type: ignore[attr-defined]
 
 
+def _vectors(documents: list[Document], encoder: Encoder, reuse: dict[str, np.ndarray],
+             batch_size: int | None, show_progress: bool) -> np.ndarray:
+    """Vectors of `documents`: reused by content where `reuse` has them, encoded otherwise."""
+    missing = [i for i, d in enumerate(documents) if d.content not in reuse]
+    out = np.zeros((len(documents), encoder.dim), dtype=np.float32)
+    if missing:
+        out[missing] = encoder.encode([documents[i].content for i in missing],
+                                      batch_size=batch_size, show_progress=show_progress)
+    for i, doc in enumerate(documents):
+        if doc.content in reuse:
+            out[i] = reuse[doc.content]
+    return out
+
+
 def _previous_generation(folder: Path) -> int:
     """The committed generation of `folder` (0 for a new or never-committed folder)."""
     if not folder.exists():
@@ -189,8 +203,13 @@ class Collection:
         encoder: Encoder | None = None,
         batch_size: int | None = None,
         show_progress: bool = True,
+        reuse: dict[str, np.ndarray] | None = None,
     ) -> Collection:
-        """Index `documents` into `folder`; a collection already there stays until the swap."""
+        """Index `documents` into `folder`; a collection already there stays until the swap.
+
+        `reuse` maps document content to a vector made by this same model (see
+        `vectors_by_content`): documents whose content is there are not encoded again.
+        """
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise CollectionError(f"{folder} exists and is not a folder")
@@ -217,9 +236,8 @@ class Collection:
                              generation=generation, segments=[], files={}, next_row=0,
                              encoder=encoder)
             collection._lock, collection._committed = lock, False
-            contents = [doc.content for doc in documents]
-            collection._append(documents, encoder.encode(contents, batch_size=batch_size,
-                                                         show_progress=show_progress))
+            collection._append(documents, _vectors(documents, encoder, reuse or {},
+                                                   batch_size, show_progress))
             collection.save()
         finally:
             lock.release()
@@ -300,6 +318,14 @@ class Collection:
         if len(set(counts.values())) != 1:
             raise CollectionError(f"{folder}: parts disagree on the document count {counts}")
         return collection
+
+    def vectors_by_content(self) -> dict[str, np.ndarray]:
+        """Every live document's content -> its vector: what a rebuild with the same model can
+        reuse instead of encoding again."""
+        rows = np.asarray(sorted(self._row_of.values()), dtype=np.int64)
+        documents = self.documents(rows)
+        vectors = self.vectors.vectors_for(rows)
+        return {documents[int(r)].content: vectors[i] for i, r in enumerate(rows)}
 
     def close(self) -> None:
         """Drop uncommitted changes' lock and close the files (the object is unusable after)."""
