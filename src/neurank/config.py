@@ -91,6 +91,9 @@ class TuningRecord(_Config):
     queries: int
     metric: str
     score: float
+    query_ids: list[str] | None = Field(
+        None, description="with --dev-fraction: the queries of the split tuning used; "
+                          "evaluate leaves them out of that split")
 
 
 class CollectionConfig(_Config):

@@ -74,3 +74,23 @@ def test_reindexing_reuses_embeddings_of_unchanged_documents(tiny_index, tmp_pat
             np.testing.assert_array_equal(vector, before[content])
     fresh = after.encoder.encode([after.get(first["_id"]).content])[0]
     np.testing.assert_allclose(rebuilt[after.get(first["_id"]).content], fresh, atol=1e-6)
+
+
+def test_tune_on_a_share_of_test_and_evaluate_on_the_rest(neurank, tiny_index, tmp_path,
+                                                           sample_dir):
+    import json
+
+    out = tmp_path / "coll"
+    tiny_index(out)
+    tuned = neurank("tune", out, "--dataset", sample_dir, "--split", "test", "--dev-fraction",
+                    "0.3")
+    assert "tuning on 3 of the 10 queries of test" in tuned.stderr
+    assert "optimistic" not in tuned.stderr
+    record = json.loads((out / "manifest.json").read_text())["config"]["tuned_on"]
+    assert record["split"] == "test" and len(record["query_ids"]) == 3
+    report = tmp_path / "r.json"
+    result = neurank("evaluate", out, "--dataset", sample_dir, "--split", "test", "--json",
+                     report)
+    assert "scoring the other 7" in result.stderr
+    scored = set(json.loads(report.read_text())["per_query"])
+    assert len(scored) == 7 and not scored & set(record["query_ids"])

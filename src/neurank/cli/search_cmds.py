@@ -211,9 +211,15 @@ def evaluate(
         console_err.print(f"[yellow]warning:[/] {note}")
     tuned = pipeline.collection.config.tuned_on
     if tuned is not None and (tuned.dataset, tuned.split) == (data.name, data.split):
-        console_err.print(f"[yellow]warning:[/] fusion was tuned on {tuned.dataset}/{tuned.split} "
-                          f"({tuned.queries} queries): hybrid figures on the same split are "
-                          "optimistic; report a split the settings never saw")
+        if tuned.query_ids:
+            kept = set(data.qrels) - set(tuned.query_ids)
+            data = data.subset(kept)
+            console_err.print(f"fusion was tuned on {len(tuned.query_ids)} queries of this "
+                              f"split: scoring the other {len(kept)}")
+        else:
+            console_err.print(f"[yellow]warning:[/] fusion was tuned on {tuned.dataset}/"
+                              f"{tuned.split} ({tuned.queries} queries): hybrid figures on the "
+                              "same split are optimistic; report a split the settings never saw")
     reports = []
     for m in modes:
         result, run = evaluate_collection(pipeline, data, mode=m,  # type: ignore[arg-type]
@@ -244,22 +250,41 @@ def tune(
     dataset: Annotated[Path, typer.Option(help="BEIR folder with queries.jsonl and qrels/.")],
     split: Annotated[str, typer.Option(help="Validation split (never the test split).")] = "train",
     metric: Annotated[str, typer.Option(help="Metric to maximise.")] = "ndcg@10",
+    dev_fraction: Annotated[float | None, typer.Option(
+        "--dev-fraction", min=0.05, max=0.9,
+        help="Tune on this seeded share of the split's queries; `evaluate` on the same split "
+             "then scores only the others (for collections with test qrels only).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --dev-fraction's draw.")] = 0,
 ) -> None:
     """Choose hybrid fusion (method, normalisation, weights) on a split and save it."""
+    import math
+
+    import numpy as np
+
     from neurank.data.beir import read_beir
     from neurank.search.tune import tune_fusion
 
-    if split == "test":
+    if split == "test" and dev_fraction is None:
         console_err.print("[yellow]warning:[/] tuning on the test split makes test figures "
-                          "optimistic; use a train or dev split")
+                          "optimistic; use a train or dev split, or --dev-fraction")
     pipeline = _pipeline(collection)
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
+    tuning_ids = None
+    if dev_fraction is not None:
+        qids = sorted(data.qrels)
+        count = min(len(qids) - 1, max(1, math.ceil(dev_fraction * len(qids))))
+        if count < 1:
+            raise NeurankError("--dev-fraction needs a split with at least 2 queries")
+        drawn = np.random.default_rng(seed).choice(len(qids), size=count, replace=False)
+        tuning_ids = sorted(qids[i] for i in drawn)
+        data = data.subset(set(tuning_ids))
+        console_err.print(f"tuning on {count} of the {len(qids)} queries of {split} (seed {seed})")
     result = tune_fusion(pipeline, data, metric=metric)
     before = next((score for cfg, score in result.trials if cfg == pipeline.fusion), None)
     from neurank.config import TuningRecord
 
     record = TuningRecord(dataset=data.name, split=split, queries=len(data.qrels), metric=metric,
-                          score=result.score)
+                          score=result.score, query_ids=tuning_ids)
     config = pipeline.collection.config.model_copy(update={"fusion": result.best,
                                                            "tuned_on": record})
     pipeline.collection.update_config(config)

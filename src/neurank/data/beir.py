@@ -23,6 +23,13 @@ class BeirDataset:
     unknown_query_qrels: int = 0
     unknown_doc_qrels: int = 0
 
+    def subset(self, query_ids: set[str]) -> BeirDataset:
+        """The same split restricted to `query_ids` (the corpus is shared)."""
+        return BeirDataset(name=self.name, split=self.split,
+                           queries={q: t for q, t in self.queries.items() if q in query_ids},
+                           qrels={q: j for q, j in self.qrels.items() if q in query_ids},
+                           corpus=self.corpus)
+
     def problems(self) -> list[str]:
         """Human-readable notes on qrels that point to ids the dataset lacks."""
         notes = []
