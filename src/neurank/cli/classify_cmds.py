@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from neurank.artifacts import atomic_write_json
-from neurank.classify.data import LabelledTexts
 from neurank.cli.app import app, console, console_err
 from neurank.errors import NeurankError
+
+if TYPE_CHECKING:
+    from neurank.classify.data import LabelledTexts
 
 classify = typer.Typer(help="Train, evaluate and run multi-label text classifiers.",
                        no_args_is_help=True)

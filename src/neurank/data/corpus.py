@@ -145,7 +145,13 @@ def open_text(path: Path, newline: str | None = None) -> TextIO:
     invalid = _first_invalid_utf8(path)
     if invalid is not None:
         raise DataError(f"not UTF-8 text ({invalid[1]})", path=path, line=invalid[0])
-    return open(path, encoding="utf-8", newline=newline)
+    return open(path, encoding="utf-8-sig", newline=newline)  # a leading BOM is not data
+
+
+def _nonempty(documents: list[Document], path: Path) -> list[Document]:
+    if not documents:
+        raise DataError("no documents in the file (empty, or every one skipped)", path=path)
+    return documents
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -177,10 +183,9 @@ def read_jsonl_corpus(
 ) -> list[Document]:
     """Documents from a JSONL file (BEIR's corpus.jsonl or any JSON-lines export)."""
     path = Path(path)
-    return list(
+    return _nonempty(list(
         _validated(iter_jsonl(path), path=path, id_field=id_field, title_field=title_field,
-                   text_field=text_field, on_empty=on_empty)
-    )
+                   text_field=text_field, on_empty=on_empty)), path)
 
 
 CSV_FIELD_LIMIT = 10_000_000  # characters; the csv module's default (131,072) is a traceback
@@ -237,8 +242,9 @@ def read_csv_corpus(
                         f"(columns: {sorted(first[1])}; pass --text-field/--title-field)",
                         path=path, line=1, field=text_field)
     records = itertools.chain([first] if first else [], rows)
-    return list(_validated(records, path=path, id_field=id_field, title_field=title_field,
-                           text_field=text_field, on_empty=on_empty))
+    return _nonempty(list(_validated(records, path=path, id_field=id_field,
+                                     title_field=title_field, text_field=text_field,
+                                     on_empty=on_empty)), path)
 
 
 def read_corpus(
