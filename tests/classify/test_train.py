@@ -136,3 +136,19 @@ def test_index_stores_predicted_labels_for_filters(neurank, tmp_path, tiny_model
     clash = neurank("index", sample_dir, "--out", tmp_path / "c2", "--model", tiny_model_dir,
                     "--classify", tiny_classifier_dir, "--classify-field", "category", check=False)
     assert clash.returncode == 2 and "already has metadata field 'category'" in clash.stderr
+
+
+def test_training_is_reproducible_for_a_seed(tmp_path, tiny_model_dir):
+    from safetensors.numpy import load_file
+
+    rng = np.random.default_rng(0)
+    data = LabelledTexts([f"t{i}" for i in range(60)],
+                         [[str(rng.choice(["a", "b"]))] for _ in range(60)], "synthetic")
+    vectors = rng.normal(size=(60, 8)).astype(np.float32)
+    weights = []
+    for run in range(2):
+        train_classifier(data, data, config_for("frozen", tiny_model_dir, epochs=2),
+                         tmp_path / f"run{run}", embeddings=(vectors, vectors))
+        weights.append(load_file(str(tmp_path / f"run{run}" / "weights.safetensors")))
+    for name, tensor in weights[0].items():  # the head's initial weights are seeded too
+        np.testing.assert_array_equal(tensor, weights[1][name])

@@ -39,7 +39,7 @@ from neurank.eval.classification import multilabel_metrics
 from neurank.losses import FocalLoss, MultiLabelBCE
 from neurank.models.classifier import EncoderClassifier, LabelHead
 from neurank.models.registry import module_spec
-from neurank.training import Trainer, save_checkpoint
+from neurank.training import Trainer, save_checkpoint, seed_everything
 
 KIND = "classifier"
 PREDICT_BATCH = 128
@@ -177,6 +177,7 @@ def train_classifier(train: LabelledTexts, dev: LabelledTexts | None, config: Cl
     `embeddings` (frozen mode): precomputed (train, dev) vectors of the base encoder.
     """
     out = Path(out)
+    seed_everything(config.trainer.seed)  # the head's initial weights too, not only the epochs
     labels = label_order(train)
     if dev is None:
         train, dev = split_off(train, config.dev_fraction, config.trainer.seed)
