@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from neurank.classify.thresholds import GRID, tune_thresholds
 from neurank.eval.classification import multilabel_metrics
@@ -27,7 +27,27 @@ def test_metrics_match_sklearn(seed):
         assert summary[f"{average}_f1"] == pytest.approx(f)
     reference = f1_score(truth, predicted, average=None, zero_division=0)
     assert [per_label[x]["f1"] for x in labels] == pytest.approx(reference)
-    assert [per_label[x]["support"] for x in labels] == truth.sum(0).tolist()
+    p, r, _, support = precision_recall_fscore_support(truth, predicted, average=None,
+                                                       zero_division=0)
+    assert [per_label[x]["precision"] for x in labels] == pytest.approx(p)
+    assert [per_label[x]["recall"] for x in labels] == pytest.approx(r)
+    assert [per_label[x]["support"] for x in labels] == support.tolist()
+    assert summary["exact_match"] == pytest.approx(accuracy_score(truth, predicted))
+
+
+def test_metrics_of_single_hits_and_of_nothing_predicted():
+    truth = np.array([[1, 0], [0, 0], [0, 1]], dtype=bool)
+    predicted = np.array([[1, 0], [0, 1], [0, 0]], dtype=bool)  # one tp per label at most
+    summary, per_label = multilabel_metrics(truth, predicted, ["a", "b"])
+    assert (per_label["a"]["precision"], per_label["a"]["recall"]) == (1.0, 1.0)
+    assert (per_label["b"]["precision"], per_label["b"]["recall"]) == (0.0, 0.0)
+    assert summary["exact_match"] == pytest.approx(1 / 3)
+    # micro: tp 1, fp 1, fn 1 (equal counts must not read as "nothing to divide")
+    assert (summary["micro_precision"], summary["micro_recall"]) == (0.5, 0.5)
+    empty, _ = multilabel_metrics(np.zeros((2, 2), bool), np.zeros((2, 2), bool), ["a", "b"])
+    assert (empty["micro_precision"], empty["micro_recall"], empty["micro_f1"]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="shapes differ"):
+        multilabel_metrics(truth, predicted, ["a"])
 
 
 def test_thresholds_are_the_best_on_the_grid_and_rare_labels_fall_back():
