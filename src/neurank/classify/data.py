@@ -99,9 +99,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def read_labelled_file(path: str | Path, *, text_field: str = "text",
                        labels_field: str = "labels", label_separator: str = ";") -> LabelledTexts:
     """Labelled texts from one .jsonl/.csv/.tsv file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file" if not path.exists() else "not a file", path=path)
+    path = Path(path)  # a missing file or a folder is named by the shared readers
     if path.suffix.lower() not in SUFFIXES:
         raise DataError(f"unknown file type {path.suffix!r} (use {', '.join(SUFFIXES)})",
                         path=path)

@@ -35,11 +35,9 @@ def loads(raw: str | bytes) -> Any:
         return json.loads(raw, parse_constant=_refuse_constant)
     except RecursionError:
         raise Invalid("nested too deeply") from None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, Invalid):
         raise
     except ValueError as exc:  # e.g. Python's limit on the digits of an integer
-        if isinstance(exc, Invalid):
-            raise
         raise Invalid(str(exc).split(";")[0]) from None
 
 
