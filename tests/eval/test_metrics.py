@@ -54,7 +54,10 @@ def test_metrics_equal_pytrec_eval(seed, k):
         assert got[f"map@{k}"] == pytest.approx(expected[f"map_cut_{k}"], abs=1e-4)
         assert got[f"hit_rate@{k}"] == pytest.approx(expected[f"success_{k}"], abs=1e-4)
         assert got[f"mrr@{k}"] == pytest.approx(expected["recip_rank"], abs=1e-4)
-        p, r = expected[f"P_{k}"], expected[f"recall_{k}"]
+        # F1 of the returned set: precision over the hits returned, at most k
+        returned = min(k, len(run[qid]))
+        p = expected[f"P_{k}"] * k / returned if returned else 0.0
+        r = expected[f"recall_{k}"]
         f1 = 2 * p * r / (p + r) if p + r else 0.0
         assert got[f"f1@{k}"] == pytest.approx(f1, abs=1e-4)
 

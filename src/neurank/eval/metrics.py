@@ -7,6 +7,9 @@
 - Unjudged documents count as not relevant.
 - Aggregates are means over the queries of the qrels; a judged query missing from the run
   scores 0 (trec_eval -c).
+- f1@k is the F1 of the returned set: its precision is over the hits returned (at most k), not
+  over k as trec_eval's P@k, so a search that abstains (a score threshold) is not charged for
+  the hits it withheld. Equal to the harmonic mean of P@k and recall@k when k hits are returned.
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ def _hit_rate(grades: np.ndarray, ideal: np.ndarray, k: int, n_rel: int) -> floa
 
 
 def _f1(grades: np.ndarray, ideal: np.ndarray, k: int, n_rel: int) -> float:
-    p = _precision(grades, ideal, k, n_rel)
+    returned = min(k, len(grades))
+    p = float((grades[:k] > 0).sum()) / returned if returned else 0.0
     r = _recall(grades, ideal, k, n_rel)
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
