@@ -179,6 +179,50 @@ class ClassifierConfig(_Config):
         return cls(mode=mode, **{"trainer": trainer, "pos_weight": "sqrt", **overrides})  # type: ignore[arg-type]
 
 
+FeatureGroup = Literal["scores", "terms", "title", "metadata"]
+
+
+class RankerFeatures(_Config):
+    """Which features a learned ranker sees (search/features.py documents each)."""
+
+    groups: list[FeatureGroup] = Field(default_factory=lambda: ["scores", "terms", "title",
+                                                                "metadata"])
+    category_field: str = "category"
+    quality_field: str = "quality"
+    numeric_fields: list[str] = Field(
+        default_factory=list, description="metadata fields used as numeric features")
+
+
+class RankerConfig(_Config):
+    """A learned ranker over the hybrid candidates: the neural graded ranker or LambdaMART."""
+
+    kind: Literal["neural", "lambdamart"] = "neural"
+    features: RankerFeatures = RankerFeatures()
+    depth: int = Field(100, ge=1, description="candidates each retriever lists per query")
+    hard_negatives: int | None = Field(
+        None, ge=0, description="top-ranked non-relevant candidates per training list "
+                                "(None = every candidate, as the ranker sees at search time)")
+    random_negatives: int = Field(10, ge=0, description="random documents per training list")
+    hidden: int = Field(128, ge=8)
+    heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    embeddings: bool = Field(True, description="the neural ranker sees query/document embeddings")
+    attention: bool = Field(True, description="candidates attend to the query and each other")
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"approx_ndcg": 0.4, "listmle": 0.3, "bce": 0.3, "graded": 0.3},
+        description="weights of the ranking losses (the note's 0.4/0.3/0.3, + graded CE)")
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0,
+                                       description="train queries held out for early stopping, "
+                                                   "fusion weights and the threshold")
+    learned_fusion: bool = Field(True, description="mix ranker, dense and bm25 scores with "
+                                                   "weights chosen on the validation queries")
+    trees: int = Field(500, ge=1, description="LambdaMART: most boosting rounds")
+    leaves: int = Field(15, ge=2, description="LambdaMART: leaves per tree")
+    seed: int = 0
+    trainer: TrainerConfig = TrainerConfig(epochs=40, batch_size=16, lr=1e-3,
+                                           weight_decay=0.01, patience=6, monitor="ndcg@10")
+
+
 class ServeConfig(_Config):
     """Limits and access control of the HTTP service (`neurank serve`)."""
 

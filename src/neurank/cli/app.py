@@ -19,4 +19,10 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 console_err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 # imported for their side effect: each module adds its commands to `app`
-from neurank.cli import classify_cmds, rec_cmds, search_cmds, serve_cmds  # noqa: E402,F401
+from neurank.cli import (  # noqa: E402,F401
+    classify_cmds,
+    ranker_cmds,
+    rec_cmds,
+    search_cmds,
+    serve_cmds,
+)

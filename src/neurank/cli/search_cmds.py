@@ -147,7 +147,8 @@ def search(
     query: Annotated[str | None, typer.Argument(
         help="Query text; leave it out for the interactive terminal search.")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 10,
-    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    mode: Annotated[str, typer.Option(
+        help="bm25, dense, hybrid or learned (needs `neurank ranker train`).")] = "hybrid",
     filter_: Annotated[list[str] | None, typer.Option(
         "--filter", help="Metadata filter FIELD=VALUE (repeatable).")] = None,
     as_json: OutputJson = False,
@@ -192,7 +193,9 @@ def evaluate(
     collection: Annotated[Path, typer.Argument(help="Collection folder.")],
     dataset: Annotated[Path, typer.Option(help="BEIR folder with queries.jsonl and qrels/.")],
     split: Annotated[str, typer.Option(help="Qrels split.")] = "test",
-    mode: Annotated[str, typer.Option(help="bm25, dense, hybrid, or a comma list.")] = "hybrid",
+    mode: Annotated[str, typer.Option(
+        help="bm25, dense, hybrid, learned, or a comma list (differences from the first are "
+             "tested for significance).")] = "hybrid",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write a markdown report.")] = None,
     run_out: Annotated[Path | None, typer.Option("--run", help="Write the TREC run.")] = None,
@@ -238,10 +241,70 @@ def evaluate(
     for r in reports:
         table.add_row(r["mode"], *[f"{r['metrics'][c]:.4f}" for c in columns])
     console.print(table)
+    if len(reports) > 1:
+        _print_significance(reports, data)
     if json_out:
         atomic_write_json(json_out, reports[0] if len(reports) == 1 else reports)
     if report:
         atomic_write_text(report, markdown_table(reports))
+
+
+def _significance_table(title: str, name_a: str, per_query_a: dict, comparisons: list,
+                        metrics: list[str]) -> Table:
+    """One row per (system, metric): B - A with its paired randomization p and 95% interval."""
+    from neurank.eval.significance import paired_test
+
+    table = Table(title=title, title_justify="left")
+    for column in ("system", "metric", f"{name_a}", "system's", "difference", "95% interval",
+                   "p", "significant"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for name_b, per_query_b in comparisons:
+        for metric in metrics:
+            test = paired_test(per_query_a, per_query_b, metric)
+            table.add_row(name_b, metric, f"{test.mean_a:.4f}", f"{test.mean_b:.4f}",
+                          f"{test.difference:+.4f}", f"[{test.low:+.4f}, {test.high:+.4f}]",
+                          f"{test.p_value:.4f}", "yes" if test.significant else "no")
+    return table
+
+
+def _print_significance(reports: list[dict], data) -> None:
+    base = reports[0]
+    console.print(_significance_table(
+        f"paired randomization test against {base['mode']} ({len(data.qrels)} queries, "
+        "10,000 sign flips; p < 0.05 = significant)", base["mode"], base["per_query"],
+        [(r["mode"], r["per_query"]) for r in reports[1:]], ["ndcg@10", "mrr@10"]))
+    if len(data.qrels) < 100:
+        console.print(f"[yellow]note:[/] {len(data.qrels)} queries: differences of 0.01-0.02 "
+                      "are usually noise here; read the interval")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="TREC run file of system A (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="TREC run file of system B.")],
+    qrels: Annotated[Path, typer.Option(help="TREC or BEIR (.tsv) qrels file.")],
+    metric: Annotated[list[str] | None, typer.Option(
+        help="Metric to test (repeatable).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the tests as JSON.")] = None,
+) -> None:
+    """Is B better than A? Paired randomization test and bootstrap interval per metric."""
+    from neurank.data.trec import read_qrels, read_run
+    from neurank.eval.metrics import evaluate_run
+    from neurank.eval.significance import paired_test
+
+    metrics = metric or ["ndcg@10", "mrr@10", "recall@100"]
+    judged = read_qrels(qrels)
+    try:
+        _, per_a = evaluate_run(read_run(run_a), judged, metrics)
+        _, per_b = evaluate_run(read_run(run_b), judged, metrics)
+    except ValueError as exc:
+        raise NeurankError(f"--metric: {exc}") from None
+    console.print(_significance_table(
+        f"{run_b.name} against {run_a.name} · {len(judged)} judged queries · paired "
+        "randomization test (10,000 sign flips), 95% bootstrap interval", run_a.name, per_a,
+        [(run_b.name, per_b)], metrics))
+    if json_out:
+        atomic_write_json(json_out, [paired_test(per_a, per_b, m).to_dict() for m in metrics])
 
 
 @app.command()
@@ -255,8 +318,12 @@ def tune(
         help="Tune on this seeded share of the split's queries; `evaluate` on the same split "
              "then scores only the others (for collections with test qrels only).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of --dev-fraction's draw.")] = 0,
+    threshold: Annotated[str | None, typer.Option(
+        help="Instead of fusion: choose the learned ranker's score threshold that maximises "
+             "this metric (e.g. f1@3); hits below it are dropped.")] = None,
 ) -> None:
-    """Choose hybrid fusion (method, normalisation, weights) on a split and save it."""
+    """Choose hybrid fusion (method, normalisation, weights) on a split and save it, or with
+    --threshold the learned ranker's score threshold."""
     import math
 
     import numpy as np
@@ -269,6 +336,9 @@ def tune(
                           "optimistic; use a train or dev split, or --dev-fraction")
     pipeline = _pipeline(collection)
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
+    if threshold is not None:
+        _tune_threshold(pipeline, data, threshold)
+        return
     tuning_ids = None
     if dev_fraction is not None:
         qids = sorted(data.qrels)
@@ -294,3 +364,21 @@ def tune(
                   f"{detail}, dense_weight={best.dense_weight:.2f} -> {metric}={result.score:.4f}"
                   + (f" (current settings: {before:.4f})" if before is not None else ""))
     console.print(f"saved into {collection}/manifest.json")
+
+
+def _tune_threshold(pipeline, data, metric: str) -> None:
+    from neurank.eval.metrics import parse_metric
+    from neurank.search.ranker import store_ranker
+    from neurank.search.ranker_training import tune_threshold
+
+    try:
+        parse_metric(metric)
+    except ValueError as exc:
+        raise NeurankError(f"--threshold: {exc}") from None
+    ranker, query_ids, with_threshold, without = tune_threshold(pipeline, data, metric)
+    store_ranker(pipeline.collection, ranker)
+    chosen = "none (no threshold beats returning every hit)" if ranker.threshold is None else (
+        f"{ranker.threshold:.4f}")
+    console.print(f"threshold on {data.name}/{data.split} ({len(query_ids)} queries): {chosen} "
+                  f"-> {metric} {with_threshold:.4f} (without: {without:.4f}); stored in "
+                  f"{pipeline.collection.folder}")

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from neurank.errors import NeurankError
-from neurank.search.modes import MODES, retrievers_of
+from neurank.search.modes import retrievers_of
 from neurank.search.pipeline import Hit, SearchPipeline
 from neurank.search.snippets import snippet
 
@@ -29,7 +29,8 @@ def marked(text: str, spans: list[tuple[int, int]], style: str = "") -> Text:
 
 
 class SearchApp(App[None]):
-    """Type a query, Enter to search; F2 cycles bm25/dense/hybrid; arrows pick a hit."""
+    """Type a query, Enter to search; F2 cycles the modes (bm25/dense/hybrid, and learned
+    when the collection has a ranker); arrows pick a hit."""
 
     TITLE = "neurank search"
     CSS = """
@@ -53,6 +54,10 @@ class SearchApp(App[None]):
         super().__init__()
         retrievers_of(mode)
         self.pipeline = pipeline
+        self.modes = pipeline.modes()
+        if mode not in self.modes:
+            raise NeurankError(f"{pipeline.collection.folder} has no learned ranker: train one "
+                               "with `neurank ranker train`")
         self.k = k
         self.mode = mode
         self.query = ""
@@ -89,13 +94,13 @@ class SearchApp(App[None]):
 
     def _show_mode(self) -> None:
         text = Text()
-        for name in MODES:
+        for name in self.modes:
             style = "reverse bold" if name == self.mode else "dim"
             text.append(f" {name} ", style=style)
         self.query_one("#mode", Static).update(text)
 
     def action_cycle_mode(self) -> None:
-        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        self.mode = self.modes[(self.modes.index(self.mode) + 1) % len(self.modes)]
         self._show_mode()
         if self.query:
             self.run_search(self.query)

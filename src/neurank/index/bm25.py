@@ -166,6 +166,26 @@ class BM25Index:
         self._blocks = [_Block(live, tf)] if len(live) else []
         self._dead_entries = 0
 
+    def term_frequencies(self, slots: np.ndarray, terms: list[int]) -> np.ndarray:
+        """Dense (len(slots), len(terms)) counts of the given term ids in the given slots."""
+        if not len(slots) or not terms:
+            return np.zeros((len(slots), len(terms)), dtype=np.float32)
+        return self._rows_of(np.asarray(slots, dtype=np.int64))[:, terms].toarray()
+
+    def idf(self, terms: list[int]) -> np.ndarray:
+        """BM25 (Lucene) idf of each term id, from the live documents."""
+        df = self._df[np.asarray(terms, dtype=np.int64)] if terms else np.zeros(0)
+        n = float(self._num_docs)
+        return np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def doc_lengths(self, slots: np.ndarray) -> np.ndarray:
+        """Number of index terms of each slot's document."""
+        return self._doc_len[np.asarray(slots, dtype=np.int64)].astype(np.float64)
+
+    @property
+    def mean_doc_length(self) -> float:
+        return self._total_len / self._num_docs if self._num_docs else 0.0
+
     def query_terms(self, query: str) -> list[int]:
         """Vocabulary ids of the query's terms (repeats kept, unknown terms dropped)."""
         return [self.vocab[t] for t in self.analyzer(query) if t in self.vocab]
@@ -178,10 +198,8 @@ class BM25Index:
         k1, b = self.config.k1, self.config.b
         # float64 statistics: a float32 sum would depend on slot order, which updates change
         avgdl = max(self._total_len / self._num_docs, 1e-9)
-        n = float(self._num_docs)
         for term in self.query_terms(query):
-            df = self._df[term]
-            idf = np.float32(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            idf = np.float32(self.idf([term])[0])
             for block in self._blocks:
                 postings = block.postings
                 if term >= postings.shape[1]:

@@ -25,7 +25,8 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurank.artifacts import (
+    fsync_dir,
     fsync_file,
     library_versions,
     sha256_file,
@@ -79,6 +81,11 @@ class _Segment(BaseModel):
     rows: int = Field(ge=0)
 
 
+class _RankerEntry(BaseModel):
+    folder: str = Field(pattern=r"^ranker\.\d+$")
+    manifest_sha256: str
+
+
 class _Manifest(BaseModel):
     """The fields of a collection manifest that loading relies on."""
 
@@ -92,6 +99,7 @@ class _Manifest(BaseModel):
     deletes: str | None = None
     files: dict[str, str]
     vectors: dict[str, Any] = Field(default_factory=dict)
+    ranker: _RankerEntry | None = None
 
 
 def _parse_manifest(folder: Path) -> _Manifest:
@@ -173,6 +181,7 @@ class Collection:
         files: dict[str, str],
         next_row: int,
         encoder: Encoder | None = None,
+        ranker: _RankerEntry | None = None,
     ) -> None:
         self.folder = folder
         self.config = config
@@ -188,6 +197,7 @@ class Collection:
         self._pending: tuple[str, DocumentStore] | None = None
         self._encoder = encoder
         self._lock: WriterLock | None = None
+        self._ranker = ranker
         rows, ids = store.ids_by_row()
         self._row_of: dict[str, int] = dict(zip(ids, rows.tolist(), strict=True))
         self._id_of: dict[int, str] = dict(zip(rows.tolist(), ids, strict=True))
@@ -312,7 +322,7 @@ class Collection:
         collection = cls(folder, config, SegmentedStore(stores, deleted), bm25, vectors,
                          generation=manifest.generation, segments=list(manifest.segments),
                          files=dict(manifest.files), next_row=manifest.next_row,
-                         encoder=encoder)
+                         encoder=encoder, ranker=manifest.ranker)
         counts = {"manifest": manifest.doc_count, "store": len(collection._row_of),
                   "bm25": bm25.num_docs, "vectors": len(vectors)}
         if len(set(counts.values())) != 1:
@@ -593,6 +603,14 @@ class Collection:
         if any(getattr(config, name) != getattr(self.config, name) for name in fixed):
             raise CollectionError("model, encoder, analyzer and vector settings are fixed at build "
                                   "time; rebuild the collection to change them")
+        with self._locked_manifest() as manifest:
+            self.config = config
+            self._write_manifest(manifest.files, manifest.deletes)
+
+    @contextmanager
+    def _locked_manifest(self) -> Iterator[_Manifest]:
+        """Commit pending changes, then hold the writer lock over the committed manifest,
+        refusing one another writer moved past this object's generation."""
         self.save()
         lock = WriterLock(self.folder)
         try:
@@ -600,10 +618,47 @@ class Collection:
             if manifest.generation != self.generation:
                 raise CollectionError(f"{self.folder} was committed to generation "
                                       f"{manifest.generation} by another writer; reload it")
-            self.config = config
-            self._write_manifest(manifest.files, manifest.deletes)
+            yield manifest
         finally:
             lock.release()
+
+    @property
+    def ranker_folder(self) -> Path | None:
+        """The learned ranker's checkpoint folder inside the collection (None when it has
+        none), its manifest checked against the sha256 the collection's manifest records."""
+        if self._ranker is None:
+            return None
+        folder = self.folder / self._ranker.folder
+        manifest = folder / MANIFEST
+        if not manifest.is_file() or sha256_file(manifest) != self._ranker.manifest_sha256:
+            raise CollectionError(f"{folder}: the ranker is missing or was modified; train or "
+                                  "attach it again (`neurank ranker train|attach`)")
+        return folder
+
+    def set_ranker(self, checkpoint: str | Path | None) -> None:
+        """Copy a ranker checkpoint folder into the collection and record it in the manifest
+        (None removes it); the previous ranker's folder goes once the new manifest is in place."""
+        with self._locked_manifest() as manifest:
+            previous = self._ranker
+            entry = None
+            if checkpoint is not None:
+                name = f"ranker.{time.time_ns()}"
+                staging = self.folder / f".{name}.tmp"
+                shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns(".*"))
+                staging.rename(self.folder / name)
+                fsync_dir(self.folder)
+                entry = _RankerEntry(folder=name,
+                                     manifest_sha256=sha256_file(self.folder / name / MANIFEST))
+            self._ranker = entry
+            try:
+                self._write_manifest(manifest.files, manifest.deletes)
+            except BaseException:
+                self._ranker = previous
+                if entry is not None:
+                    shutil.rmtree(self.folder / entry.folder, ignore_errors=True)
+                raise
+            if previous is not None:
+                shutil.rmtree(self.folder / previous.folder, ignore_errors=True)
 
     def _write_manifest(self, files: dict[str, str], deletes: str | None) -> None:
         write_manifest(self.folder, {
@@ -618,6 +673,7 @@ class Collection:
             "deletes": deletes,
             "files": files,
             "vectors": self.vectors.state(),
+            "ranker": None if self._ranker is None else self._ranker.model_dump(),
             "versions": library_versions(*_LIBRARIES),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })

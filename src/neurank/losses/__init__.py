@@ -1,6 +1,11 @@
 """Losses, one class per file."""
 
+from neurank.losses.approx_ndcg import ApproxNDCG
 from neurank.losses.bce import MultiLabelBCE
 from neurank.losses.focal import FocalLoss
+from neurank.losses.graded_ce import GradedCrossEntropy
+from neurank.losses.listmle import ListMLE
+from neurank.losses.ranking_mix import RankingLossMix
 
-__all__ = ["FocalLoss", "MultiLabelBCE"]
+__all__ = ["ApproxNDCG", "FocalLoss", "GradedCrossEntropy", "ListMLE", "MultiLabelBCE",
+           "RankingLossMix"]

@@ -11,7 +11,7 @@ from neurank.data.corpus import Document
 from neurank.search.fusion import minmax
 
 
-def _category_in_query(category: object, query: str) -> bool:
+def category_in_query(category: object, query: str) -> bool:
     values = category if isinstance(category, list) else [category]
     for value in values:
         if isinstance(value, str) and value.strip() and re.search(
@@ -21,7 +21,7 @@ def _category_in_query(category: object, query: str) -> bool:
     return False
 
 
-def _quality(value: object) -> float | None:
+def numeric_value(value: object) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -36,11 +36,11 @@ def boost_factors(query: str, documents: list[Document], config: BoostConfig) ->
     for i, doc in enumerate(documents):
         if config.title_match != 1.0 and query and query in doc.title.lower():
             factors[i] *= config.title_match
-        if config.category_match != 1.0 and _category_in_query(
+        if config.category_match != 1.0 and category_in_query(
             doc.metadata.get(config.category_field), query
         ):
             factors[i] *= config.category_match
-        quality = _quality(doc.metadata.get(config.quality_field))
+        quality = numeric_value(doc.metadata.get(config.quality_field))
         if config.quality != 1.0 and quality is not None and quality > config.quality_threshold:
             factors[i] *= config.quality
     return factors

@@ -10,8 +10,8 @@ from neurank.eval.metrics import evaluate_run, parse_metric
 from neurank.search.modes import Mode
 from neurank.search.pipeline import SearchPipeline
 
-DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100", "precision@10",
-                   "hit_rate@10", "f1@10")
+DEFAULT_METRICS = ("ndcg@10", "ndcg@3", "recall@100", "mrr@10", "map@100", "precision@10",
+                   "hit_rate@10", "f1@3", "f1@10")
 PROTOCOL = ("trec_eval conventions: graded gains, ties by doc id desc, unjudged = non-relevant, "
             "mean over judged queries; hits whose id equals the query id are kept")
 

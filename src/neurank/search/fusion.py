@@ -15,7 +15,7 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return (scores - low) / (high - low) if high > low else np.zeros_like(scores)
 
 
-def _zscore(scores: np.ndarray) -> np.ndarray:
+def zscore(scores: np.ndarray) -> np.ndarray:
     std = scores.std()
     return (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
 
@@ -37,7 +37,7 @@ def fuse(candidates: Candidates, config: FusionConfig) -> np.ndarray:
         raise ValueError(f"fusion needs the {missing} scores of every candidate")
     if config.method == "rrf":
         return sum(w * _rrf(candidates.ranks[name], config.rrf_k) for name, w in weights.items())
-    normalize = minmax if config.normalization == "minmax" else _zscore
+    normalize = minmax if config.normalization == "minmax" else zscore
     return sum(w * normalize(candidates.scores[name].astype(np.float64))
                for name, w in weights.items())
 

@@ -6,12 +6,13 @@ from typing import Literal, get_args
 
 from neurank.errors import NeurankError
 
-Mode = Literal["bm25", "dense", "hybrid"]
+Mode = Literal["bm25", "dense", "hybrid", "learned"]
 MODES: tuple[str, ...] = get_args(Mode)
 RETRIEVERS: dict[str, tuple[str, ...]] = {
     "bm25": ("bm25",),
     "dense": ("dense",),
     "hybrid": ("bm25", "dense"),
+    "learned": ("bm25", "dense"),  # scored by the collection's learned ranker
 }
 
 

@@ -20,7 +20,7 @@ from neurank.index.filters import Filters
 from neurank.search.boosts import apply_boosts, boost_factors
 from neurank.search.candidates import Candidates, merge_retrieved
 from neurank.search.fusion import FusionScorer
-from neurank.search.modes import Mode, retrievers_of
+from neurank.search.modes import MODES, Mode, retrievers_of
 from neurank.search.scorers import Scorer, SignalScorer
 
 MAX_K = 10_000
@@ -69,14 +69,28 @@ class SearchPipeline:
         self.boosts = boosts or collection.config.boosts
         self.min_score = min_score if min_score is not None else collection.config.min_score
 
+    def modes(self) -> list[str]:
+        """The modes this collection can run: learned only once it has a ranker."""
+        return [m for m in MODES if m != "learned" or self.collection.ranker_folder is not None]
+
     # ------------------------------------------------------------------ stages
     def scorer(self, mode: Mode, fusion: FusionConfig | None = None) -> Scorer:
-        """The scorer stage of a mode: a retriever's own score, or fusion of several."""
+        """The scorer stage of a mode: a retriever's own score, fusion of several, or the
+        collection's learned ranker."""
         names = retrievers_of(mode)
+        if mode == "learned":
+            from neurank.search.ranker import LearnedScorer, collection_ranker  # torch: lazily
+
+            return LearnedScorer(self.collection, collection_ranker(self.collection))
         return SignalScorer(names[0]) if len(names) == 1 else FusionScorer(fusion or self.fusion)
 
     def depth(self, mode: Mode, k: int) -> int:
-        """How many rows each retriever lists: k, or the fusion depth when later stages reorder."""
+        """How many rows each retriever lists: k, or the fusion (ranker) depth when later
+        stages reorder."""
+        if mode == "learned":
+            from neurank.search.ranker import collection_ranker
+
+            return max(collection_ranker(self.collection).config.depth, k)
         reorders = len(retrievers_of(mode)) > 1 or self.boosts.active
         return max(self.fusion.candidates, k) if reorders else k
 
@@ -106,18 +120,24 @@ class SearchPipeline:
         return cands.features["boost"]
 
     def finish(self, cands: Candidates, k: int, scorer: Scorer) -> Ranking:
-        """Stages 2-5: score, boost, threshold, top-k (ties by lower row id)."""
+        """Stages 2-5: score, boost, threshold, top-k (ties by lower row id).
+
+        A scorer drops a candidate by scoring it -inf (the learned ranker's threshold); the
+        signals shown are the retrievers' scores, the per-candidate values later stages
+        computed (ranker, boost) and the final score.
+        """
         score = np.asarray(scorer(cands), dtype=np.float64)
-        signals = dict(cands.scores)
-        if scorer.name not in signals:
-            signals[scorer.name] = score
         if self.boosts.active and len(cands):
-            signals["boost"] = self._boost_factors(cands)
-            score = apply_boosts(score, signals["boost"])
-        keep = np.flatnonzero(score >= self.min_score) if self.min_score is not None else None
-        rows = cands.rows if keep is None else cands.rows[keep]
-        if keep is not None:
-            score = score[keep]
+            self._boost_factors(cands)
+            score = apply_boosts(score, cands.features["boost"])
+        signals = {**cands.scores, **cands.features}
+        signals.setdefault(scorer.name, score)
+        keep = np.isfinite(score)
+        if self.min_score is not None:
+            keep &= score >= self.min_score
+        rows = cands.rows
+        if not keep.all():
+            rows, score = rows[keep], score[keep]
             signals = {name: values[keep] for name, values in signals.items()}
         order = np.lexsort((rows, -score))[:k]
         return Ranking(rows=rows[order], score=score[order],

@@ -1,0 +1,153 @@
+"""Features of a candidate list for learned ranking, computed in numpy for the whole list at once.
+
+Groups (each can be left out, for the ablation):
+- scores:   every retriever's raw, min-max, z-score, reciprocal-rank and log-rank score, and
+            the default weighted fusion of the two;
+- terms:    query/document term overlap: coverage, idf-weighted coverage, max and mean idf of
+            the matched terms, log term-frequency mass, document and query length;
+- title:    title-only BM25 (the body's idf), title coverage, exact title match, query bigrams
+            found in the title;
+- metadata: category named in the query, quality prior, and every numeric field the user names,
+            each with a missing flag, so the fixed boosts become learned features.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from neurank.config import RankerFeatures
+from neurank.data.corpus import Document
+from neurank.index.bm25 import BM25Index
+from neurank.search.boosts import category_in_query, numeric_value
+from neurank.search.candidates import Candidates
+from neurank.search.fusion import minmax, zscore
+
+RETRIEVERS = ("bm25", "dense")
+_NON_WORD = re.compile(r"\W+")
+
+
+def feature_names(config: RankerFeatures) -> list[str]:
+    """Column names of the feature matrix, in order."""
+    names: list[str] = []
+    if "scores" in config.groups:
+        for name in RETRIEVERS:
+            names += [f"{name}_{kind}" for kind in ("raw", "minmax", "zscore", "rrank", "log_rank")]
+        names.append("fused_minmax")
+    if "terms" in config.groups:
+        names += ["query_terms", "coverage", "idf_coverage", "idf_max_matched",
+                  "idf_mean_matched", "log_tf_sum", "log_doc_length"]
+    if "title" in config.groups:
+        names += ["title_bm25", "title_coverage", "title_exact", "title_bigrams"]
+    if "metadata" in config.groups:
+        names += ["category_match", "quality", "quality_missing"]
+        for field in config.numeric_fields:
+            names += [f"{field}", f"{field}_missing"]
+    return names
+
+
+def _normalized(text: str) -> str:
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+class FeatureExtractor:
+    """Turns Candidates into a (candidates, features) float32 matrix; needs their documents."""
+
+    def __init__(self, bm25: BM25Index, config: RankerFeatures) -> None:
+        self.bm25 = bm25
+        self.config = config
+        self.names = feature_names(config)
+
+    def __call__(self, cands: Candidates, documents: list[Document]) -> np.ndarray:
+        """Features of `cands`; `documents[i]` is the document of `cands.rows[i]`."""
+        columns: list[np.ndarray] = []
+        groups = self.config.groups
+        terms = list(dict.fromkeys(self.bm25.query_terms(cands.query)))
+        idf = self.bm25.idf(terms)
+        if "scores" in groups:
+            columns += self._scores(cands)
+        if "terms" in groups:
+            columns += self._terms(cands, terms, idf)
+        if "title" in groups:
+            columns += self._title(cands.query, documents, terms, idf)
+        if "metadata" in groups:
+            columns += self._metadata(cands.query, documents)
+        if not columns:
+            return np.zeros((len(cands), 0), dtype=np.float32)
+        return np.stack(columns, axis=1).astype(np.float32)
+
+    def _scores(self, cands: Candidates) -> list[np.ndarray]:
+        out = []
+        depth = len(cands) + 1
+        for name in RETRIEVERS:
+            raw = cands.scores[name].astype(np.float64)
+            rank = cands.ranks[name].astype(np.float64)
+            listed = rank > 0
+            out += [raw, minmax(raw), zscore(raw), np.where(listed, 1.0 / np.maximum(rank, 1), 0.0),
+                    np.log1p(np.where(listed, rank, depth))]
+        out.append(0.5 * minmax(cands.scores["bm25"]) + 0.5 * minmax(cands.scores["dense"]))
+        return out
+
+    def _terms(self, cands: Candidates, terms: list[int], idf: np.ndarray) -> list[np.ndarray]:
+        n = len(cands)
+        tf = self.bm25.term_frequencies(cands.rows, terms)  # (n, terms)
+        matched = tf > 0
+        idf_total = float(idf.sum())
+        matched_idf = matched * idf
+        count = matched.sum(axis=1)
+        return [
+            np.full(n, float(len(terms))),
+            count / max(len(terms), 1),
+            matched_idf.sum(axis=1) / idf_total if idf_total > 0 else np.zeros(n),
+            matched_idf.max(axis=1) if terms else np.zeros(n),
+            matched_idf.sum(axis=1) / np.maximum(count, 1),
+            np.log1p(tf).sum(axis=1),
+            np.log1p(self.bm25.doc_lengths(cands.rows)),
+        ]
+
+    def _title(self, query: str, documents: list[Document], terms: list[int],
+               idf: np.ndarray) -> list[np.ndarray]:
+        analyzer, vocab = self.bm25.analyzer, self.bm25.vocab
+        position = {term: j for j, term in enumerate(terms)}
+        query_ids = [vocab[t] for t in analyzer(query) if t in vocab]
+        bigrams = set(itertools.pairwise(query_ids))
+        n = len(documents)
+        tf = np.zeros((n, len(terms)))
+        lengths = np.zeros(n)
+        found_bigrams = np.zeros(n)
+        exact = np.zeros(n)
+        normalized_query = _normalized(query)
+        for i, doc in enumerate(documents):
+            title_ids = [vocab.get(t, -1) for t in analyzer(doc.title)]
+            lengths[i] = len(title_ids)
+            for term in title_ids:
+                if term in position:
+                    tf[i, position[term]] += 1
+            if bigrams:
+                found_bigrams[i] = len(bigrams & set(itertools.pairwise(title_ids)))
+            title = _normalized(doc.title)
+            exact[i] = float(bool(title) and (title in normalized_query or
+                                              normalized_query in title))
+        k1, b = self.bm25.config.k1, self.bm25.config.b
+        mean_length = max(float(lengths.mean()) if n else 0.0, 1.0)
+        saturation = tf / (tf + k1 * (1.0 - b + b * lengths[:, None] / mean_length) + 1e-9)
+        idf_total = float(idf.sum())
+        return [
+            (saturation * idf).sum(axis=1),
+            ((tf > 0) * idf).sum(axis=1) / idf_total if idf_total > 0 else np.zeros(n),
+            exact,
+            found_bigrams / max(len(bigrams), 1),
+        ]
+
+    def _metadata(self, query: str, documents: list[Document]) -> list[np.ndarray]:
+        config = self.config
+        lowered = query.strip().lower()
+        out = [np.asarray([float(category_in_query(d.metadata.get(config.category_field), lowered))
+                           for d in documents])]
+        for field in (config.quality_field, *config.numeric_fields):
+            values = [numeric_value(d.metadata.get(field)) for d in documents]
+            out += [np.asarray([0.0 if v is None else v for v in values]),
+                    np.asarray([float(v is None) for v in values])]
+        return out

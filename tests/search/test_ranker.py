@@ -1,0 +1,227 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from neurank.config import RankerConfig, RankerFeatures
+from neurank.data import read_beir
+from neurank.errors import CheckpointError, CollectionError, NeurankError
+from neurank.search import SearchPipeline
+from neurank.search.evaluation import evaluate_collection
+from neurank.search.features import FeatureExtractor, feature_names
+from neurank.search.ranker import collection_ranker, store_ranker
+from neurank.search.ranker_training import (
+    cross_validate,
+    ranking_lists,
+    train_ranker,
+    tune_threshold,
+)
+
+TINY = {"hidden": 16, "heads": 2}
+
+
+def tiny_config(**update) -> RankerConfig:
+    config = RankerConfig(**{**TINY, **update})
+    config.trainer = config.trainer.model_copy(update={"epochs": 3, "show_progress": False})
+    return config
+
+
+@pytest.fixture
+def trained(sample_collection, sample_dir):
+    pipeline = SearchPipeline(sample_collection)
+    data = read_beir(sample_dir, "train")
+    result = train_ranker(pipeline, data, tiny_config(), show_progress=False)
+    store_ranker(sample_collection, result.ranker)
+    return pipeline, result
+
+
+def featurized(collection, query: str, depth: int):
+    """(candidates, their documents, feature matrix) of `query` with every feature group."""
+    cands = SearchPipeline(collection).candidates([query], mode="learned", depth=depth)[0]
+    docs = collection.documents(cands.rows)
+    documents = [docs[int(r)] for r in cands.rows]
+    return cands, documents, FeatureExtractor(collection.bm25, RankerFeatures())(cands, documents)
+
+
+def test_features_match_a_loop_over_terms(sample_collection):
+    query = "daily weather station temperature records"
+    cands, documents, features = featurized(sample_collection, query, 10)
+    names = feature_names(RankerFeatures())
+    assert features.shape == (len(cands), len(names))
+    col = {name: features[:, i] for i, name in enumerate(names)}
+    analyzer, bm25 = sample_collection.bm25.analyzer, sample_collection.bm25
+    query_terms = sorted(set(analyzer(query)))
+    n = bm25.num_docs
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in query_terms
+           for df in [sum(t in analyzer(d.content) for d in sample_collection.documents(
+               [sample_collection.row_of(i) for i in sample_collection.doc_ids()]).values())]}
+    for i, doc in enumerate(documents):
+        body = set(analyzer(doc.content))
+        matched = [t for t in query_terms if t in body]
+        assert col["coverage"][i] == pytest.approx(len(matched) / len(query_terms))
+        assert col["idf_coverage"][i] == pytest.approx(
+            sum(idf[t] for t in matched) / sum(idf.values()), rel=1e-5)
+        title = set(analyzer(doc.title))
+        assert col["title_coverage"][i] == pytest.approx(
+            sum(idf[t] for t in query_terms if t in title) / sum(idf.values()), rel=1e-5)
+        rank = cands.ranks["bm25"][i]
+        assert col["bm25_rrank"][i] == pytest.approx(1 / rank if rank else 0.0)
+        quality = doc.metadata.get("quality")
+        assert col["quality"][i] == pytest.approx(quality if quality is not None else 0.0)
+        assert col["quality_missing"][i] == float(quality is None)
+
+
+def test_exact_title_and_category_features(sample_collection):
+    query = "global surface temperature records climate"
+    cands, documents, features = featurized(sample_collection, query, 40)
+    names = feature_names(RankerFeatures())
+    exact = features[:, names.index("title_exact")]
+    category = features[:, names.index("category_match")]
+    ids = sample_collection.ids_of(cands.rows)
+    assert exact[ids.index("ds01")] == 1.0 and exact.sum() == 1.0
+    assert all(category[i] == float(d.metadata.get("category") == "climate")
+               for i, d in enumerate(documents))
+
+
+def test_feature_groups_can_be_left_out():
+    full = feature_names(RankerFeatures())
+    scores = feature_names(RankerFeatures(groups=["scores"]))
+    assert set(scores) < set(full) and all(n.startswith(("bm25", "dense", "fused"))
+                                           for n in scores)
+    assert "price" in feature_names(RankerFeatures(numeric_fields=["price"]))
+
+
+def test_learned_mode_searches_with_the_stored_ranker(trained):
+    pipeline, result = trained
+    hits = pipeline.search("weather observations for climate research", k=5, mode="learned")
+    assert len(hits) == 5
+    assert {"bm25", "dense", "ranker", "learned"} <= set(hits[0].scores)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score == hits[0].scores["learned"]
+    assert "learned" in pipeline.modes()
+    report = result.ranker.report
+    assert report["train_queries"] + len(report["validation_query_ids"]) == 10
+
+
+def test_learned_mode_without_a_ranker_says_how_to_get_one(sample_collection):
+    pipeline = SearchPipeline(sample_collection)
+    assert "learned" not in pipeline.modes()
+    with pytest.raises(NeurankError, match="ranker train"):
+        pipeline.search("weather", mode="learned")
+
+
+def test_ranker_reloads_to_the_same_scores(trained, sample_collection):
+    from neurank.index import Collection
+
+    pipeline, _ = trained
+    before = pipeline.search("hospital patient records", k=10, mode="learned")
+    reloaded = SearchPipeline(Collection.load(sample_collection.folder))
+    after = reloaded.search("hospital patient records", k=10, mode="learned")
+    assert [(h.id, round(h.score, 6)) for h in before] == [(h.id, round(h.score, 6))
+                                                           for h in after]
+
+
+def test_tampered_ranker_is_refused(trained, sample_collection):
+    from neurank.index import Collection
+
+    folder = sample_collection.ranker_folder
+    weights = folder / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises((CheckpointError, CollectionError)):
+        from neurank.search.ranker import LearnedRanker
+
+        LearnedRanker.load(folder)
+    (folder / "manifest.json").write_text((folder / "manifest.json").read_text() + " ")
+    with pytest.raises(CollectionError, match="modified"):
+        Collection.load(sample_collection.folder).ranker_folder  # noqa: B018
+
+
+def test_a_new_ranker_replaces_the_old_folder(trained, sample_collection):
+    _, result = trained
+    old = sample_collection.ranker_folder
+    store_ranker(sample_collection, result.ranker)
+    assert sample_collection.ranker_folder != old and not old.exists()
+    manifest = json.loads((sample_collection.folder / "manifest.json").read_text())
+    assert manifest["ranker"]["folder"] == sample_collection.ranker_folder.name
+
+
+def test_lambdamart_trains_and_serves(sample_collection, sample_dir):
+    pipeline = SearchPipeline(sample_collection)
+    data = read_beir(sample_dir, "train")
+    result = train_ranker(pipeline, data, tiny_config(kind="lambdamart"), show_progress=False)
+    store_ranker(sample_collection, result.ranker)
+    report, _ = evaluate_collection(pipeline, read_beir(sample_dir, "test"), mode="learned")
+    assert report["mode"] == "learned" and 0.0 <= report["metrics"]["ndcg@10"] <= 1.0
+    assert collection_ranker(sample_collection).booster is not None
+
+
+def test_threshold_drops_low_scores_and_can_empty_a_search(trained, sample_dir):
+    pipeline, _ = trained
+    data = read_beir(sample_dir, "test")
+    ranker, query_ids, with_threshold, without = tune_threshold(pipeline, data, "f1@3")
+    assert len(query_ids) == len(data.qrels) and with_threshold >= without
+    ranker.threshold = 1e9  # above every score: nothing is relevant enough
+    store_ranker(pipeline.collection, ranker)
+    assert pipeline.search("weather", k=5, mode="learned") == []
+    ranker.threshold = None
+    store_ranker(pipeline.collection, ranker)
+    assert len(pipeline.search("weather", k=5, mode="learned")) == 5
+
+
+def test_training_lists_hold_missed_positives_and_random_negatives(sample_collection, sample_dir):
+    pipeline = SearchPipeline(sample_collection)
+    data = read_beir(sample_dir, "train")
+    qid = next(iter(data.qrels))
+    config = RankerConfig(depth=2)
+    plain = ranking_lists(pipeline, config, data, [qid])[0]
+    pooled = ranking_lists(pipeline, config, data, [qid], pool_random=5)[0]
+    assert plain.listed.all() and len(plain) <= 4
+    positives = {d for d, g in data.qrels[qid].items() if g > 0}
+    assert positives <= set(pooled.ids)
+    assert (~pooled.listed).sum() >= 1
+    assert all((label > 0) == (doc in positives)
+               for doc, label in zip(pooled.ids, pooled.labels, strict=True))
+
+
+def test_cross_validation_never_scores_a_query_with_a_ranker_trained_on_it(
+        sample_collection, sample_dir, monkeypatch):
+    import neurank.search.ranker_training as training
+
+    seen: list[list[str]] = []
+    real = training.train_ranker
+
+    def recording(pipeline, dataset, config, *, query_ids=None, **kwargs):
+        seen.append(list(query_ids))
+        return real(pipeline, dataset, config, query_ids=query_ids, **kwargs)
+
+    monkeypatch.setattr(training, "train_ranker", recording)
+    data = read_beir(sample_dir, "train")
+    run, folds = cross_validate(SearchPipeline(sample_collection), data,
+                                tiny_config(kind="lambdamart"), 2, show_progress=False)
+    judged = {q for q, j in data.qrels.items() if any(g > 0 for g in j.values())}
+    assert set(run) == judged and len(folds) == len(seen) == 2
+    scored = [judged - set(ids) for ids in seen]
+    assert scored[0] | scored[1] == judged and not scored[0] & scored[1]
+
+
+def test_encoder_mismatch_is_refused(trained, tmp_path, sample_documents):
+    from neurank.config import CollectionConfig
+    from neurank.index import Collection
+
+    _, result = trained
+
+    class Wider:
+        name, dim, backend = "other-model", 48, "test"
+
+        def encode(self, texts, *, batch_size=None, show_progress=False):
+            return np.ones((len(texts), 48), dtype=np.float32) / np.sqrt(48)
+
+        def encode_queries(self, queries):
+            return self.encode(queries)
+
+    other = Collection.build(tmp_path / "other", sample_documents[:5],
+                             CollectionConfig(model="other-model"), encoder=Wider(),
+                             show_progress=False)
+    with pytest.raises(CollectionError, match="train a ranker on this collection"):
+        result.ranker.check_compatible(other)
