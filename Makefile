@@ -38,6 +38,9 @@ demo: $(VENV)/.installed
 	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode hybrid
 	$(BIN)/neurank tune $(DEMO_DIR) --dataset $(SAMPLE) --split train
 	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode bm25,dense,hybrid
+	$(BIN)/neurank ranker train $(DEMO_DIR) --dataset $(SAMPLE) --split train
+	$(BIN)/neurank search $(DEMO_DIR) "weather observations for climate research" -k 3 --mode learned
+	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode hybrid,learned
 	$(BIN)/neurank rec train --data $(VIEWS) --out $(DEMO_RECOMMENDER) --budget-s 30
 	$(BIN)/neurank rec recommend $(DEMO_RECOMMENDER) --user u1 --user someone-new -k 5
 	$(BIN)/neurank classify train --data $(TICKETS) --out $(DEMO_CLASSIFIER)

@@ -216,6 +216,8 @@ class RankerConfig(_Config):
                                                    "fusion weights and the threshold")
     learned_fusion: bool = Field(True, description="mix ranker, dense and bm25 scores with "
                                                    "weights chosen on the validation queries")
+    int8: bool = Field(False, description="neural: run the ranker's linear layers with int8 "
+                                          "dynamic quantization (CPU)")
     trees: int = Field(500, ge=1, description="LambdaMART: most boosting rounds")
     leaves: int = Field(15, ge=2, description="LambdaMART: leaves per tree")
     seed: int = 0

@@ -225,3 +225,21 @@ def test_encoder_mismatch_is_refused(trained, tmp_path, sample_documents):
                              show_progress=False)
     with pytest.raises(CollectionError, match="train a ranker on this collection"):
         result.ranker.check_compatible(other)
+
+
+def test_int8_ranker_scores_close_to_fp32_and_saves_fp32_weights(trained, sample_dir,
+                                                                 tmp_path):
+    from neurank.search.ranker import LearnedRanker
+
+    pipeline, result = trained
+    fp32 = result.ranker
+    lists = ranking_lists(pipeline, fp32.config, read_beir(sample_dir, "test"),
+                          list(read_beir(sample_dir, "test").qrels))
+    int8 = LearnedRanker(fp32.config.model_copy(update={"int8": True}), encoder=fp32.encoder,
+                         model=fp32.model)
+    for a, b in zip(fp32.raw_scores(lists), int8.raw_scores(lists), strict=True):
+        assert np.corrcoef(a, b)[0, 1] > 0.98
+    reloaded = LearnedRanker.load(int8.save(tmp_path / "int8"))
+    assert reloaded.config.int8 and reloaded.runtime is not reloaded.model
+    np.testing.assert_allclose(np.concatenate(reloaded.raw_scores(lists)),
+                               np.concatenate(int8.raw_scores(lists)), rtol=1e-5, atol=1e-5)

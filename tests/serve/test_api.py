@@ -31,6 +31,26 @@ def test_search_returns_the_pipelines_hits_with_signal_scores(client, sample_col
         assert body["mode"] == mode and body["took_ms"] > 0
 
 
+def test_learned_mode_is_served_with_the_ranker_score(make_client, sample_collection,
+                                                      sample_dir):
+    from neurank.config import RankerConfig
+    from neurank.data import read_beir
+    from neurank.search.ranker import store_ranker
+    from neurank.search.ranker_training import train_ranker
+
+    reference = SearchPipeline(sample_collection)
+    without = make_client().post("/search", json={"query": QUERY, "mode": "learned"})
+    assert without.status_code == 400 and "ranker train" in without.text
+    trained = train_ranker(reference, read_beir(sample_dir, "train"),
+                           RankerConfig(kind="lambdamart"), show_progress=False)
+    store_ranker(sample_collection, trained.ranker)
+    body = make_client().post("/search", json={"query": QUERY, "k": 5, "mode": "learned"}).json()
+    expected = reference.search(QUERY, k=5, mode="learned")
+    assert [h["id"] for h in body["hits"]] == [h.id for h in expected]
+    assert body["hits"][0]["scores"] == pytest.approx(expected[0].scores)
+    assert {"ranker", "learned", "bm25", "dense"} <= set(body["hits"][0]["scores"])
+
+
 def test_search_filters(client):
     body = client.post("/search", json={"query": QUERY, "k": 20,
                                         "filters": {"category": "climate"}}).json()

@@ -37,6 +37,8 @@ def train(
     random_negatives: Annotated[int | None, typer.Option(
         help="Random documents per training list.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the carve, sampling and initial weights.")] = 0,
+    int8: Annotated[bool, typer.Option(
+        "--int8", help="Score with int8 dynamic quantization of the neural ranker (CPU).")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted neural training.")] = False,
 ) -> None:
@@ -53,7 +55,7 @@ def train(
 
     if kind not in ("neural", "lambdamart"):
         raise NeurankError(f"--kind must be neural or lambdamart, got {kind!r}")
-    updates: dict = {"kind": kind, "seed": seed}
+    updates: dict = {"kind": kind, "seed": seed, "int8": int8}
     if hard_negatives is not None:
         updates["hard_negatives"] = hard_negatives
     if random_negatives is not None:

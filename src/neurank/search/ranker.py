@@ -12,7 +12,9 @@ the collection manifest, so it travels with the collection.
 
 from __future__ import annotations
 
+import copy
 import tempfile
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -112,6 +114,7 @@ class LearnedRanker:
         self.config = config
         self.encoder = encoder
         self.model = model.eval() if model is not None else None
+        self._int8: tuple[torch.nn.Module, torch.nn.Module] | None = None  # (source, int8)
         self.booster = booster
         self.fusion = fusion or {"ranker": 1.0}
         self.threshold = threshold
@@ -122,13 +125,23 @@ class LearnedRanker:
     def extractor(self, collection: Collection) -> FeatureExtractor:
         return FeatureExtractor(collection.bm25, self.config.features)
 
+    @property
+    def runtime(self) -> torch.nn.Module:
+        """The module that scores: the model, or its int8 copy when `config.int8`."""
+        if not self.config.int8:
+            return self.model
+        if self._int8 is None or self._int8[0] is not self.model:
+            self._int8 = (self.model, quantized(self.model))
+        return self._int8[1]
+
     def raw_scores(self, lists: list[RankingList]) -> list[np.ndarray]:
         """The ranker's own score of every candidate of each list."""
         if self.booster is not None:
             return [self.booster.predict(x.features, num_threads=1) if len(x) else np.zeros(0)
                     for x in lists]
         out: list[np.ndarray] = []
-        device = next(self.model.parameters()).device
+        module = self.runtime
+        device = torch.device("cpu") if self.config.int8 else next(module.parameters()).device
         with torch.inference_mode():
             for start in range(0, len(lists), SCORE_BATCH):
                 part = lists[start:start + SCORE_BATCH]
@@ -136,8 +149,8 @@ class LearnedRanker:
                     out += [np.zeros(0) for _ in part]
                     continue
                 batch = {k: v.to(device) for k, v in padded_batch(part).items()}
-                score = self.model(batch["query"], batch["docs"], batch["features"],
-                                   batch["mask"])["score"].float().cpu().numpy()
+                score = module(batch["query"], batch["docs"], batch["features"],
+                               batch["mask"])["score"].float().cpu().numpy()
                 out += [score[i, :len(x)].astype(np.float64) for i, x in enumerate(part)]
         return out
 
@@ -199,6 +212,16 @@ class LearnedRanker:
         model = GradedRanker(**meta["module"]["args"])
         model.load_state_dict(checkpoint.tensors)
         return cls(config, model=model, **common)
+
+
+def quantized(model: GradedRanker) -> torch.nn.Module:
+    """An int8 copy: Linear weights quantized per tensor, activations quantized on the fly
+    (CPU). The attention's own projections stay float (torch does not quantize them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao still works in 2.13
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(),
+                                                      {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @lru_cache(maxsize=8)
