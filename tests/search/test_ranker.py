@@ -41,7 +41,8 @@ def featurized(collection, query: str, depth: int):
     cands = SearchPipeline(collection).candidates([query], mode="learned", depth=depth)[0]
     docs = collection.documents(cands.rows)
     documents = [docs[int(r)] for r in cands.rows]
-    return cands, documents, FeatureExtractor(collection.bm25, RankerFeatures())(cands, documents)
+    extractor = FeatureExtractor(collection.bm25, RankerFeatures(), collection.documents)
+    return cands, documents, extractor(cands)
 
 
 def test_features_match_a_loop_over_terms(sample_collection):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,28 +54,62 @@ def _normalized(text: str) -> str:
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 
-class FeatureExtractor:
-    """Turns Candidates into a (candidates, features) float32 matrix; needs their documents."""
+class _DocInfo(NamedTuple):
+    """What the features need of a document, kept per row (rows never change content)."""
 
-    def __init__(self, bm25: BM25Index, config: RankerFeatures) -> None:
+    title_ids: tuple[int, ...]
+    title: str
+    category: object
+    numbers: tuple[float | None, ...]
+
+
+class FeatureExtractor:
+    """Turns Candidates into a (candidates, features) float32 matrix.
+
+    Title terms and metadata values are read once per row through `fetch` and kept (at most
+    `CACHE_ROWS` rows), so reranking a list costs no document reads once its rows were seen.
+    """
+
+    CACHE_ROWS = 500_000
+
+    def __init__(self, bm25: BM25Index, config: RankerFeatures,
+                 fetch: Callable[[list[int]], dict[int, Document]]) -> None:
         self.bm25 = bm25
         self.config = config
         self.names = feature_names(config)
+        self._fetch = fetch
+        self._info: dict[int, _DocInfo] = {}
 
-    def __call__(self, cands: Candidates, documents: list[Document]) -> np.ndarray:
-        """Features of `cands`; `documents[i]` is the document of `cands.rows[i]`."""
+    def _infos(self, rows: np.ndarray) -> list[_DocInfo]:
+        missing = [int(r) for r in rows if int(r) not in self._info]
+        if missing:
+            if len(self._info) + len(missing) > self.CACHE_ROWS:
+                self._info.clear()
+            analyzer, vocab, config = self.bm25.analyzer, self.bm25.vocab, self.config
+            for row, doc in self._fetch(missing).items():
+                self._info[row] = _DocInfo(
+                    title_ids=tuple(vocab.get(t, -1) for t in analyzer(doc.title)),
+                    title=_normalized(doc.title),
+                    category=doc.metadata.get(config.category_field),
+                    numbers=tuple(numeric_value(doc.metadata.get(field)) for field in
+                                  (config.quality_field, *config.numeric_fields)))
+        return [self._info[int(r)] for r in rows]
+
+    def __call__(self, cands: Candidates) -> np.ndarray:
+        """Features of every candidate of `cands`, in order."""
         columns: list[np.ndarray] = []
         groups = self.config.groups
         terms = list(dict.fromkeys(self.bm25.query_terms(cands.query)))
         idf = self.bm25.idf(terms)
+        infos = self._infos(cands.rows) if {"title", "metadata"} & set(groups) else []
         if "scores" in groups:
             columns += self._scores(cands)
         if "terms" in groups:
             columns += self._terms(cands, terms, idf)
         if "title" in groups:
-            columns += self._title(cands.query, documents, terms, idf)
+            columns += self._title(cands.query, infos, terms, idf)
         if "metadata" in groups:
-            columns += self._metadata(cands.query, documents)
+            columns += self._metadata(cands.query, infos)
         if not columns:
             return np.zeros((len(cands), 0), dtype=np.float32)
         return np.stack(columns, axis=1).astype(np.float32)
@@ -107,27 +143,26 @@ class FeatureExtractor:
             np.log1p(self.bm25.doc_lengths(cands.rows)),
         ]
 
-    def _title(self, query: str, documents: list[Document], terms: list[int],
+    def _title(self, query: str, infos: list[_DocInfo], terms: list[int],
                idf: np.ndarray) -> list[np.ndarray]:
         analyzer, vocab = self.bm25.analyzer, self.bm25.vocab
         position = {term: j for j, term in enumerate(terms)}
         query_ids = [vocab[t] for t in analyzer(query) if t in vocab]
         bigrams = set(itertools.pairwise(query_ids))
-        n = len(documents)
+        n = len(infos)
         tf = np.zeros((n, len(terms)))
         lengths = np.zeros(n)
         found_bigrams = np.zeros(n)
         exact = np.zeros(n)
         normalized_query = _normalized(query)
-        for i, doc in enumerate(documents):
-            title_ids = [vocab.get(t, -1) for t in analyzer(doc.title)]
+        for i, info in enumerate(infos):
+            title_ids, title = info.title_ids, info.title
             lengths[i] = len(title_ids)
             for term in title_ids:
                 if term in position:
                     tf[i, position[term]] += 1
             if bigrams:
                 found_bigrams[i] = len(bigrams & set(itertools.pairwise(title_ids)))
-            title = _normalized(doc.title)
             exact[i] = float(bool(title) and (title in normalized_query or
                                               normalized_query in title))
         k1, b = self.bm25.config.k1, self.bm25.config.b
@@ -141,13 +176,11 @@ class FeatureExtractor:
             found_bigrams / max(len(bigrams), 1),
         ]
 
-    def _metadata(self, query: str, documents: list[Document]) -> list[np.ndarray]:
-        config = self.config
+    def _metadata(self, query: str, infos: list[_DocInfo]) -> list[np.ndarray]:
         lowered = query.strip().lower()
-        out = [np.asarray([float(category_in_query(d.metadata.get(config.category_field), lowered))
-                           for d in documents])]
-        for field in (config.quality_field, *config.numeric_fields):
-            values = [numeric_value(d.metadata.get(field)) for d in documents]
+        out = [np.asarray([float(category_in_query(info.category, lowered)) for info in infos])]
+        for j in range(1 + len(self.config.numeric_fields)):
+            values = [info.numbers[j] for info in infos]
             out += [np.asarray([0.0 if v is None else v for v in values]),
                     np.asarray([float(v is None) for v in values])]
         return out

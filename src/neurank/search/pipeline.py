@@ -68,6 +68,7 @@ class SearchPipeline:
         self.fusion = fusion or collection.config.fusion
         self.boosts = boosts or collection.config.boosts
         self.min_score = min_score if min_score is not None else collection.config.min_score
+        self._learned: Any = None  # the learned mode's scorer, reused while its ranker is
 
     def modes(self) -> list[str]:
         """The modes this collection can run: learned only once it has a ranker."""
@@ -81,7 +82,10 @@ class SearchPipeline:
         if mode == "learned":
             from neurank.search.ranker import LearnedScorer, collection_ranker  # torch: lazily
 
-            return LearnedScorer(self.collection, collection_ranker(self.collection))
+            ranker = collection_ranker(self.collection)
+            if self._learned is None or self._learned.ranker is not ranker:
+                self._learned = LearnedScorer(self.collection, ranker)  # keeps its row cache
+            return self._learned
         return SignalScorer(names[0]) if len(names) == 1 else FusionScorer(fusion or self.fusion)
 
     def depth(self, mode: Mode, k: int) -> int:

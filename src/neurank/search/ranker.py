@@ -68,15 +68,12 @@ class RankingList:
 
 def ranking_list(collection: Collection, extractor: FeatureExtractor, cands: Candidates,
                  query_id: str = "") -> RankingList:
-    """The ranker's view of `cands` (their documents are fetched once, into `cands`)."""
+    """The ranker's view of `cands`."""
     if cands.query_vector is None:
         raise ValueError("the learned ranker needs the query vector of its candidates")
-    missing = [int(r) for r in cands.rows if int(r) not in cands.documents]
-    cands.documents.update(collection.documents(missing))
-    documents = [cands.documents[int(r)] for r in cands.rows]
     return RankingList(
         query_id=query_id, query=cands.query, rows=cands.rows,
-        ids=collection.ids_of(cands.rows), features=extractor(cands, documents),
+        ids=collection.ids_of(cands.rows), features=extractor(cands),
         doc_vectors=collection.vectors.vectors_for(cands.rows).astype(np.float32),
         query_vector=np.asarray(cands.query_vector, dtype=np.float32),
         bm25=cands.scores["bm25"], dense=cands.scores["dense"],
@@ -123,7 +120,7 @@ class LearnedRanker:
 
     # ------------------------------------------------------------------ scoring
     def extractor(self, collection: Collection) -> FeatureExtractor:
-        return FeatureExtractor(collection.bm25, self.config.features)
+        return FeatureExtractor(collection.bm25, self.config.features, collection.documents)
 
     @property
     def runtime(self) -> torch.nn.Module:

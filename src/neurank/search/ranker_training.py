@@ -82,7 +82,7 @@ def ranking_lists(pipeline: SearchPipeline, config: RankerConfig, dataset: BeirD
     rng = np.random.default_rng(seed)
     cands = pipeline.candidates([dataset.queries[q] for q in query_ids], mode="learned",
                                 depth=config.depth, show_progress=show_progress)
-    extractor = FeatureExtractor(collection.bm25, config.features)
+    extractor = FeatureExtractor(collection.bm25, config.features, collection.documents)
     live = np.asarray([collection.row_of(i) for i in sorted(collection.doc_ids())])
     out = []
     for qid, cand in zip(query_ids, tqdm(cands, desc="features", disable=not show_progress),
