@@ -244,3 +244,19 @@ def test_int8_ranker_scores_close_to_fp32_and_saves_fp32_weights(trained, sample
     assert reloaded.config.int8 and reloaded.runtime is not reloaded.model
     np.testing.assert_allclose(np.concatenate(reloaded.raw_scores(lists)),
                                np.concatenate(int8.raw_scores(lists)), rtol=1e-5, atol=1e-5)
+
+
+def test_features_read_each_document_once(sample_collection):
+    reads: list[int] = []
+
+    def fetch(rows):
+        reads.extend(rows)
+        return sample_collection.documents(rows)
+
+    extractor = FeatureExtractor(sample_collection.bm25, RankerFeatures(), fetch)
+    cands = SearchPipeline(sample_collection).candidates(["weather", "weather records"],
+                                                         mode="learned", depth=40)
+    first = extractor(cands[0])
+    extractor(cands[1])
+    assert sorted(reads) == sorted(set(reads)) == sorted(set(cands[0].rows) | set(cands[1].rows))
+    np.testing.assert_array_equal(extractor(cands[0]), first)  # from the cache, same values

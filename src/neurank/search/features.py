@@ -81,19 +81,24 @@ class FeatureExtractor:
         self._info: dict[int, _DocInfo] = {}
 
     def _infos(self, rows: np.ndarray) -> list[_DocInfo]:
-        missing = [int(r) for r in rows if int(r) not in self._info]
+        """Each row's info, from the cache or read now (safe under concurrent searches)."""
+        wanted = [int(r) for r in rows]
+        infos = {row: self._info.get(row) for row in wanted}
+        missing = [row for row, info in infos.items() if info is None]
         if missing:
-            if len(self._info) + len(missing) > self.CACHE_ROWS:
-                self._info.clear()
             analyzer, vocab, config = self.bm25.analyzer, self.bm25.vocab, self.config
-            for row, doc in self._fetch(missing).items():
-                self._info[row] = _DocInfo(
-                    title_ids=tuple(vocab.get(t, -1) for t in analyzer(doc.title)),
-                    title=_normalized(doc.title),
-                    category=doc.metadata.get(config.category_field),
-                    numbers=tuple(numeric_value(doc.metadata.get(field)) for field in
-                                  (config.quality_field, *config.numeric_fields)))
-        return [self._info[int(r)] for r in rows]
+            fresh = {row: _DocInfo(
+                title_ids=tuple(vocab.get(t, -1) for t in analyzer(doc.title)),
+                title=_normalized(doc.title),
+                category=doc.metadata.get(config.category_field),
+                numbers=tuple(numeric_value(doc.metadata.get(field)) for field in
+                              (config.quality_field, *config.numeric_fields)))
+                for row, doc in self._fetch(missing).items()}
+            if len(self._info) + len(fresh) > self.CACHE_ROWS:
+                self._info = {}
+            self._info.update(fresh)
+            infos.update(fresh)
+        return [infos[row] for row in wanted]
 
     def __call__(self, cands: Candidates) -> np.ndarray:
         """Features of every candidate of `cands`, in order."""
