@@ -216,8 +216,9 @@ class RankerConfig(_Config):
                                                    "fusion weights and the threshold")
     learned_fusion: bool = Field(True, description="mix ranker, dense and bm25 scores with "
                                                    "weights chosen on the validation queries")
-    int8: bool = Field(False, description="neural: run the ranker's linear layers with int8 "
-                                          "dynamic quantization (CPU)")
+    runtime: Literal["torch", "torch-int8", "onnx", "onnx-int8"] = Field(
+        "torch", description="neural: what scores at search time; the int8 ones quantize the "
+                             "weights dynamically (CPU); stored weights stay fp32")
     trees: int = Field(500, ge=1, description="LambdaMART: most boosting rounds")
     leaves: int = Field(15, ge=2, description="LambdaMART: leaves per tree")
     seed: int = 0

@@ -37,8 +37,9 @@ def train(
     random_negatives: Annotated[int | None, typer.Option(
         help="Random documents per training list.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the carve, sampling and initial weights.")] = 0,
-    int8: Annotated[bool, typer.Option(
-        "--int8", help="Score with int8 dynamic quantization of the neural ranker (CPU).")] = False,
+    runtime: Annotated[str, typer.Option(
+        help="What scores the neural ranker: torch, torch-int8, onnx or onnx-int8 (int8 = "
+             "dynamic quantization, CPU; weights are stored fp32 either way).")] = "torch",
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted neural training.")] = False,
 ) -> None:
@@ -55,12 +56,16 @@ def train(
 
     if kind not in ("neural", "lambdamart"):
         raise NeurankError(f"--kind must be neural or lambdamart, got {kind!r}")
-    updates: dict = {"kind": kind, "seed": seed, "int8": int8}
+    updates: dict = {"kind": kind, "seed": seed, "runtime": runtime}
     if hard_negatives is not None:
         updates["hard_negatives"] = hard_negatives
     if random_negatives is not None:
         updates["random_negatives"] = random_negatives
-    config = RankerConfig(**updates)
+    try:
+        config = RankerConfig(**updates)
+    except ValueError as exc:
+        raise NeurankError(f"ranker settings: {exc.errors()[0]['loc'][0]}: "  # type: ignore[attr-defined]
+                           f"{exc.errors()[0]['msg']}") from None
     if epochs is not None:
         config.trainer = config.trainer.model_copy(update={"epochs": epochs})
     pipeline = SearchPipeline(Collection.load(collection))

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from neurank.models.registry import register_module
+
+
+class ListAttention(nn.Module):
+    """Multi-head attention of each candidate over a context (the query and the list), written
+    out so that it exports to ONNX with the list length dynamic (torch's MultiheadAttention
+    traces it as a constant)."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+        self.heads = heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key_value = nn.Linear(hidden, 2 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor, context: torch.Tensor,
+                padding: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L, H) attend over context (B, C, H); padding (B, C) True = ignore."""
+        batch, hidden = tokens.shape[0], tokens.shape[2]
+        size = hidden // self.heads
+
+        def split(x: torch.Tensor) -> torch.Tensor:  # (B, N, H) -> (B, heads, N, size)
+            return x.reshape(batch, -1, self.heads, size).transpose(1, 2)
+
+        key, value = self.key_value(context).chunk(2, dim=-1)
+        weights = (split(self.query(tokens)) @ split(key).transpose(-1, -2)) / math.sqrt(size)
+        weights = weights.masked_fill(padding[:, None, None, :], float("-inf")).softmax(dim=-1)
+        attended = self.dropout(weights) @ split(value)
+        return self.out(attended.transpose(1, 2).reshape(batch, -1, hidden))
 
 
 @register_module
@@ -38,8 +71,7 @@ class GradedRanker(nn.Module):
             self.interaction = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(),
                                              nn.Dropout(dropout))
         self.token_norm = nn.LayerNorm(hidden)
-        self.attention = (nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
-                          if attention else None)
+        self.attention = ListAttention(hidden, heads, dropout) if attention else None
         self.attention_norm = nn.LayerNorm(hidden)
         self.context = nn.Linear(dim, hidden)
         self.grade_head = nn.Linear(hidden, grades)
@@ -67,9 +99,7 @@ class GradedRanker(nn.Module):
         if self.attention is not None:
             context = torch.cat([self.context(query).unsqueeze(1), tokens], dim=1)
             padding = torch.cat([torch.zeros_like(mask[:, :1]), ~mask], dim=1)
-            attended, _ = self.attention(tokens, context, context, key_padding_mask=padding,
-                                         need_weights=False)
-            tokens = self.attention_norm(tokens + attended)
+            tokens = self.attention_norm(tokens + self.attention(tokens, context, padding))
         grade_logits = self.grade_head(tokens)
         binary_logit = self.binary_head(tokens).squeeze(-1)
         expected = grade_logits.softmax(dim=-1) @ self.grade_values

@@ -12,9 +12,7 @@ the collection manifest, so it travels with the collection.
 
 from __future__ import annotations
 
-import copy
 import tempfile
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +28,7 @@ from neurank.models.ranker import GradedRanker
 from neurank.search.candidates import Candidates
 from neurank.search.features import FeatureExtractor, feature_names
 from neurank.search.fusion import minmax
+from neurank.search.ranker_runtime import ScoreFn, make_runtime
 from neurank.training.checkpoint import load_checkpoint, save_checkpoint
 
 KIND = "ranker"
@@ -111,7 +110,7 @@ class LearnedRanker:
         self.config = config
         self.encoder = encoder
         self.model = model.eval() if model is not None else None
-        self._int8: tuple[torch.nn.Module, torch.nn.Module] | None = None  # (source, int8)
+        self._runtime: tuple[Any, ...] | None = None  # (model, runtime name, score fn, bytes)
         self.booster = booster
         self.fusion = fusion or {"ranker": 1.0}
         self.threshold = threshold
@@ -122,33 +121,28 @@ class LearnedRanker:
     def extractor(self, collection: Collection) -> FeatureExtractor:
         return FeatureExtractor(collection.bm25, self.config.features, collection.documents)
 
-    @property
-    def runtime(self) -> torch.nn.Module:
-        """The module that scores: the model, or its int8 copy when `config.int8`."""
-        if not self.config.int8:
-            return self.model
-        if self._int8 is None or self._int8[0] is not self.model:
-            self._int8 = (self.model, quantized(self.model))
-        return self._int8[1]
+    def runtime(self) -> tuple[ScoreFn, int]:
+        """(score function of the configured runtime, its size in bytes), built once per
+        model and runtime."""
+        key = (self.model, self.config.runtime)
+        if self._runtime is None or self._runtime[:2] != key:
+            self._runtime = (*key, *make_runtime(self.model, self.config.runtime))
+        return self._runtime[2], self._runtime[3]
 
     def raw_scores(self, lists: list[RankingList]) -> list[np.ndarray]:
         """The ranker's own score of every candidate of each list."""
         if self.booster is not None:
             return [self.booster.predict(x.features, num_threads=1) if len(x) else np.zeros(0)
                     for x in lists]
+        score_batch, _ = self.runtime()
         out: list[np.ndarray] = []
-        module = self.runtime
-        device = torch.device("cpu") if self.config.int8 else next(module.parameters()).device
-        with torch.inference_mode():
-            for start in range(0, len(lists), SCORE_BATCH):
-                part = lists[start:start + SCORE_BATCH]
-                if not any(len(x) for x in part):
-                    out += [np.zeros(0) for _ in part]
-                    continue
-                batch = {k: v.to(device) for k, v in padded_batch(part).items()}
-                score = module(batch["query"], batch["docs"], batch["features"],
-                               batch["mask"])["score"].float().cpu().numpy()
-                out += [score[i, :len(x)].astype(np.float64) for i, x in enumerate(part)]
+        for start in range(0, len(lists), SCORE_BATCH):
+            part = lists[start:start + SCORE_BATCH]
+            if not any(len(x) for x in part):
+                out += [np.zeros(0) for _ in part]
+                continue
+            score = score_batch(padded_batch(part))
+            out += [score[i, :len(x)].astype(np.float64) for i, x in enumerate(part)]
         return out
 
     def final_scores(self, lst: RankingList, raw: np.ndarray,
@@ -209,16 +203,6 @@ class LearnedRanker:
         model = GradedRanker(**meta["module"]["args"])
         model.load_state_dict(checkpoint.tensors)
         return cls(config, model=model, **common)
-
-
-def quantized(model: GradedRanker) -> torch.nn.Module:
-    """An int8 copy: Linear weights quantized per tensor, activations quantized on the fly
-    (CPU). The attention's own projections stay float (torch does not quantize them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao still works in 2.13
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(),
-                                                      {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @lru_cache(maxsize=8)

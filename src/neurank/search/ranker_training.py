@@ -137,7 +137,9 @@ def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[Ran
     model = GradedRanker(len(train[0].query_vector), train[0].features.shape[1],
                          hidden=config.hidden, heads=config.heads, dropout=config.dropout,
                          embeddings=config.embeddings, attention=config.attention)
-    ranker = LearnedRanker(config, encoder=encoder, model=model)
+    # validation scores the weights being trained: torch, whatever runtime serves later
+    ranker = LearnedRanker(config.model_copy(update={"runtime": "torch"}), encoder=encoder,
+                           model=model)
     stacked = np.concatenate([x.features for x in train])
     model.set_feature_scaling(torch.from_numpy(stacked.mean(axis=0)),
                               torch.from_numpy(stacked.std(axis=0)))
@@ -166,6 +168,7 @@ def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[Ran
     result = trainer.fit(batches, loss_fn, validate=validate,
                          steps_per_epoch=-(-len(train) // size), resume=resume)
     ranker.model = trainer.model.cpu().eval()
+    ranker.config = config
     return TrainedRanker(ranker, result.history, result.seconds)
 
 
