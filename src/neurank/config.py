@@ -216,9 +216,10 @@ class RankerConfig(_Config):
                                                    "fusion weights and the threshold")
     learned_fusion: bool = Field(True, description="mix ranker, dense and bm25 scores with "
                                                    "weights chosen on the validation queries")
-    runtime: Literal["torch", "torch-int8", "onnx", "onnx-int8"] = Field(
-        "torch", description="neural: what scores at search time; the int8 ones quantize the "
-                             "weights dynamically (CPU); stored weights stay fp32")
+    runtime: Literal["auto", "torch", "torch-int8", "onnx", "onnx-int8"] = Field(
+        "auto", description="neural: what scores at search time (auto = torch on a GPU, onnx "
+                            "otherwise: same scores, 3.7 vs 7.7 ms added per SciFact query); "
+                            "the int8 ones quantize weights dynamically; stored weights stay fp32")
     trees: int = Field(500, ge=1, description="LambdaMART: most boosting rounds")
     leaves: int = Field(15, ge=2, description="LambdaMART: leaves per tree")
     seed: int = 0

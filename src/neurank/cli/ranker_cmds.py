@@ -38,8 +38,9 @@ def train(
         help="Random documents per training list.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the carve, sampling and initial weights.")] = 0,
     runtime: Annotated[str, typer.Option(
-        help="What scores the neural ranker: torch, torch-int8, onnx or onnx-int8 (int8 = "
-             "dynamic quantization, CPU; weights are stored fp32 either way).")] = "torch",
+        help="What scores the neural ranker: auto (torch on a GPU, onnx otherwise), torch, "
+             "torch-int8, onnx or onnx-int8 (int8 = dynamic quantization, CPU; weights are "
+             "stored fp32 either way).")] = "auto",
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an interrupted neural training.")] = False,
 ) -> None:

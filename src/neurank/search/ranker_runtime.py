@@ -79,6 +79,8 @@ def torch_int8(model: GradedRanker) -> torch.nn.Module:
 
 def make_runtime(model: GradedRanker, runtime: str) -> tuple[ScoreFn, int]:
     """(score function over a padded batch, size in bytes of what it runs)."""
+    if runtime == "auto":
+        runtime = "torch" if torch.cuda.is_available() else "onnx"
     if runtime in ("onnx", "onnx-int8"):
         import onnxruntime
 
