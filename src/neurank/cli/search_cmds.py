@@ -337,6 +337,9 @@ def tune(
     pipeline = _pipeline(collection)
     data = read_beir(dataset, split, doc_ids=pipeline.collection.doc_ids())
     if threshold is not None:
+        if dev_fraction is not None:
+            raise NeurankError("--dev-fraction chooses fusion queries; --threshold uses the "
+                               "ranker's own held-out queries (or the whole split)")
         _tune_threshold(pipeline, data, threshold)
         return
     tuning_ids = None
