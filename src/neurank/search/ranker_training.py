@@ -45,6 +45,7 @@ from neurank.search.ranker import (
 from neurank.training.trainer import Trainer, seed_everything
 
 VALIDATION_METRIC = "ndcg@10"
+SELECTION = "ndcg@10, then loss"  # what picks the epoch: NDCG@10, ties to the lower loss
 THRESHOLD_METRIC = "f1@3"
 FUSION_STEP = 0.1
 
@@ -159,10 +160,16 @@ def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[Ran
     def validate(module: torch.nn.Module) -> dict[str, float]:
         ranker.model = module.eval()
         value = list_metric(validation, ranker.raw_scores(validation), dataset, VALIDATION_METRIC)
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            batch = {k: v.to(device) for k, v in padded_batch(validation).items()}
+            loss = float(loss_fn(module, batch))
         module.train()
-        return {VALIDATION_METRIC: value}
+        # a few validation queries often reach the same NDCG@10 from the first epoch on: the
+        # loss breaks such ties, so training goes on while it still improves
+        return {VALIDATION_METRIC: value, "validation_loss": loss, SELECTION: value - 1e-6 * loss}
 
-    trainer_config = config.trainer.model_copy(update={"monitor": VALIDATION_METRIC,
+    trainer_config = config.trainer.model_copy(update={"monitor": SELECTION,
                                                        "seed": config.seed})
     trainer = Trainer(model, trainer_config, checkpoint_dir=checkpoint_dir)
     result = trainer.fit(batches, loss_fn, validate=validate,
