@@ -264,3 +264,20 @@ def test_features_read_each_document_once(sample_collection):
     extractor(cands[1])
     assert sorted(reads) == sorted(set(reads)) == sorted(set(cands[0].rows) | set(cands[1].rows))
     np.testing.assert_array_equal(extractor(cands[0]), first)  # from the cache, same values
+
+
+def test_epoch_selection_breaks_saturated_ndcg_ties_by_validation_loss(sample_collection,
+                                                                       sample_dir):
+    from neurank.search.ranker_training import SELECTION, VALIDATION_METRIC
+
+    config = tiny_config()
+    config.trainer = config.trainer.model_copy(update={"epochs": 8, "patience": 8})
+    result = train_ranker(SearchPipeline(sample_collection), read_beir(sample_dir, "train"),
+                          config, show_progress=False)
+    history = result.history
+    best = max(range(len(history)), key=lambda i: history[i][SELECTION])
+    top = max(h[VALIDATION_METRIC] for h in history)
+    tied = [h["validation_loss"] for h in history if h[VALIDATION_METRIC] == top]
+    assert history[best][VALIDATION_METRIC] == top
+    assert history[best]["validation_loss"] == min(tied)
+    assert result.best_epoch == best + 1  # the weights kept are that epoch's

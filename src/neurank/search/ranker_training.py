@@ -55,6 +55,7 @@ class TrainedRanker:
     ranker: LearnedRanker
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    best_epoch: int | None = None  # 1-based epoch (boosting round) whose weights were kept
 
 
 def _with_rows(cands: Candidates, rows: np.ndarray, pipeline: SearchPipeline) -> Candidates:
@@ -176,7 +177,7 @@ def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[Ran
                          steps_per_epoch=-(-len(train) // size), resume=resume)
     ranker.model = trainer.model.cpu().eval()
     ranker.config = config
-    return TrainedRanker(ranker, result.history, result.seconds)
+    return TrainedRanker(ranker, result.history, result.seconds, result.best_epoch)
 
 
 def _train_lambdamart(config: RankerConfig, encoder: dict[str, Any], train: list[RankingList],
@@ -207,7 +208,7 @@ def _train_lambdamart(config: RankerConfig, encoder: dict[str, Any], train: list
     curve = history["validation"]["ndcg@10"]
     return TrainedRanker(LearnedRanker(config, encoder=encoder, booster=booster),
                          [{"round": i + 1, VALIDATION_METRIC: v} for i, v in enumerate(curve)],
-                         time.monotonic() - start)
+                         time.monotonic() - start, booster.best_iteration)
 
 
 def choose_fusion(ranker: LearnedRanker, validation: list[RankingList],
