@@ -163,7 +163,7 @@ class LearnedRanker:
     def check_compatible(self, collection: Collection, source: object = "the ranker") -> None:
         """Refuse a collection whose vectors come from another encoder than the ranker saw."""
         have = {"model": collection.config.model, "dim": collection.vectors.dim}
-        if self.model is not None and have != self.encoder:
+        if have != self.encoder:  # the dense scores are features too, whatever the kind
             raise CollectionError(
                 f"{source} was trained on {self.encoder['dim']}-d vectors of "
                 f"{self.encoder['model']!r}; {collection.folder} holds {have['dim']}-d vectors "
