@@ -281,3 +281,18 @@ def test_epoch_selection_breaks_saturated_ndcg_ties_by_validation_loss(sample_co
     assert history[best][VALIDATION_METRIC] == top
     assert history[best]["validation_loss"] == min(tied)
     assert result.best_epoch == best + 1  # the weights kept are that epoch's
+
+
+def test_interrupted_training_resumes_where_it_stopped(sample_collection, sample_dir, tmp_path):
+    config = tiny_config()
+    config.trainer = config.trainer.model_copy(update={"epochs": 3, "patience": None,
+                                                       "max_time_s": 1e-6})
+    pipeline, data = SearchPipeline(sample_collection), read_beir(sample_dir, "train")
+    first = train_ranker(pipeline, data, config, checkpoint_dir=tmp_path / "state",
+                         show_progress=False)
+    assert len(first.history) == 1  # stopped by the time limit after one epoch
+    config.trainer = config.trainer.model_copy(update={"max_time_s": None})
+    resumed = train_ranker(pipeline, data, config, checkpoint_dir=tmp_path / "state",
+                           resume=True, show_progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert resumed.history[0] == first.history[0]  # restored from the checkpoint, not re-run
