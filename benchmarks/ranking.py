@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,13 +36,8 @@ from neurank.eval.significance import paired_test
 from neurank.index import Collection
 from neurank.search import SearchPipeline
 from neurank.search.evaluation import evaluate_collection
-from neurank.search.ranker import collection_ranker
-from neurank.search.ranker_training import (
-    choose_threshold,
-    cross_validate,
-    ranking_lists,
-    train_ranker,
-)
+from neurank.search.ranker import collection_ranker, store_ranker
+from neurank.search.ranker_training import cross_validate, train_ranker, tune_threshold
 
 METRICS = ("ndcg@10", "ndcg@3", "mrr@10", "f1@3", "recall@100")
 SHOWN = ("ndcg@10", "ndcg@3", "mrr@10", "f1@3")
@@ -64,24 +58,15 @@ def evaluate(pipeline: SearchPipeline, data, mode: str) -> tuple[dict, dict]:
 
 
 def with_threshold(pipeline: SearchPipeline, train_data, test_data) -> tuple[float | None, float]:
-    """Tune the F1@3 threshold on the ranker's validation queries; test F1@3 with it on."""
+    """Tune the F1@3 threshold on the ranker's validation queries (as `neurank tune
+    --threshold f1@3` does); test F1@3 with it on, then put the ranker back without it."""
     collection = pipeline.collection
-    ranker = collection_ranker(collection)
-    validation = ranking_lists(pipeline, ranker.config, train_data,
-                               ranker.report["validation_query_ids"])
-    threshold, _, _ = choose_threshold(ranker, validation, train_data)
-    ranker.threshold = threshold
-    attach(collection, ranker)
+    untouched = collection_ranker(collection)
+    thresholded, _, _, _ = tune_threshold(pipeline, train_data)
+    store_ranker(collection, thresholded)
     metrics, _ = evaluate(pipeline, test_data, "learned")
-    ranker.threshold = None
-    attach(collection, ranker)
-    return threshold, metrics["f1@3"]
-
-
-def attach(collection: Collection, ranker) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        ranker.save(Path(tmp) / "ranker")
-        collection.set_ranker(Path(tmp) / "ranker")
+    store_ranker(collection, untouched)
+    return thresholded.threshold, metrics["f1@3"]
 
 
 def latency(pipeline: SearchPipeline, queries: list[str], mode: str) -> list[float]:
@@ -120,16 +105,22 @@ def train_and_attach(pipeline: SearchPipeline, data, config: RankerConfig) -> tu
     start = time.perf_counter()
     trained = train_ranker(pipeline, data, config, show_progress=False)
     seconds = time.perf_counter() - start
-    attach(pipeline.collection, trained.ranker)
+    store_ranker(pipeline.collection, trained.ranker)
     return seconds, trained.ranker.fusion
 
 
-def scifact(args: argparse.Namespace, results: dict) -> None:
+def scifact_setup(args: argparse.Namespace):
+    """(collection, pipeline, train split, test split, hybrid metrics, hybrid per-query)."""
     collection = collection_for(args.scifact, args.work)
     pipeline = SearchPipeline(collection)
     train = read_beir(args.scifact, "train", load_corpus=False)
     test = read_beir(args.scifact, "test", load_corpus=False)
     hybrid, hybrid_q = evaluate(pipeline, test, "hybrid")
+    return collection, pipeline, train, test, hybrid, hybrid_q
+
+
+def scifact(args: argparse.Namespace, results: dict) -> None:
+    collection, pipeline, train, test, hybrid, hybrid_q = scifact_setup(args)
     rows = [row("hybrid (bm25 + dense, min-max 0.5)", hybrid, hybrid_q, None, {})]
 
     systems = [("LambdaMART (same features)", RankerConfig(kind="lambdamart"))]
@@ -173,11 +164,7 @@ def scifact(args: argparse.Namespace, results: dict) -> None:
 
 def runtimes(args: argparse.Namespace, results: dict) -> None:
     """One neural ranker on torch / torch int8 / ONNX / ONNX int8: size, latency, quality."""
-    collection = collection_for(args.scifact, args.work)
-    pipeline = SearchPipeline(collection)
-    train = read_beir(args.scifact, "train", load_corpus=False)
-    test = read_beir(args.scifact, "test", load_corpus=False)
-    _, hybrid_q = evaluate(pipeline, test, "hybrid")
+    collection, pipeline, train, test, _, hybrid_q = scifact_setup(args)
     config = RankerConfig(seed=args.seeds[0])
     trained = train_ranker(pipeline, train, config, show_progress=False)
     queries = [test.queries[q] for q in list(test.queries)[: args.latency_queries]]
@@ -186,7 +173,7 @@ def runtimes(args: argparse.Namespace, results: dict) -> None:
     for runtime in ("torch", "torch-int8", "onnx", "onnx-int8"):
         ranker = trained.ranker
         ranker.config = ranker.config.model_copy(update={"runtime": runtime})
-        attach(collection, ranker)
+        store_ranker(collection, ranker)
         metrics, per_query = evaluate(pipeline, test, "learned")
         size = collection_ranker(collection).runtime()[1]
         added = [a - b for a, b in zip(latency(pipeline, queries, "learned"), base, strict=True)]
