@@ -198,6 +198,7 @@ class Collection:
         self._encoder = encoder
         self._lock: WriterLock | None = None
         self._ranker = ranker
+        self._ranker_checked: _RankerEntry | None = None
         rows, ids = store.ids_by_row()
         self._row_of: dict[str, int] = dict(zip(ids, rows.tolist(), strict=True))
         self._id_of: dict[int, str] = dict(zip(rows.tolist(), ids, strict=True))
@@ -629,10 +630,12 @@ class Collection:
         if self._ranker is None:
             return None
         folder = self.folder / self._ranker.folder
-        manifest = folder / MANIFEST
-        if not manifest.is_file() or sha256_file(manifest) != self._ranker.manifest_sha256:
-            raise CollectionError(f"{folder}: the ranker is missing or was modified; train or "
-                                  "attach it again (`neurank ranker train|attach`)")
+        if self._ranker_checked is not self._ranker:  # once per ranker, not on every search
+            manifest = folder / MANIFEST
+            if not manifest.is_file() or sha256_file(manifest) != self._ranker.manifest_sha256:
+                raise CollectionError(f"{folder}: the ranker is missing or was modified; train "
+                                      "or attach it again (`neurank ranker train|attach`)")
+            self._ranker_checked = self._ranker
         return folder
 
     def set_ranker(self, checkpoint: str | Path | None) -> None:
