@@ -16,8 +16,27 @@ FAST_NCF = NCFConfig(factors=8, layers=(16, 8), negatives=2,
                                            show_progress=False, device="cpu"))
 
 
+FAST_PROFILE = {"dim": 8, "trainer": TrainerConfig(epochs=15, batch_size=16, lr=0.01, patience=None,
+                                                 show_progress=False, device="cpu")}
+
+
+def profile_tables():
+    """Profiles that say the taste group (even/odd users), items that say their half."""
+    from neurank.data.profiles import FeatureTable
+
+    users = FeatureTable([f"u{u}" for u in range(60)],
+                         [{"group": ["even", "odd"][u % 2], "age": 20 + u % 30} for u in range(60)])
+    items = FeatureTable([f"i{i}" for i in range(40)],
+                         [{"half": ["low" if i < 20 else "high"], "title": f"item {i}"}
+                          for i in range(40)])
+    return users, items
+
+
 def make(family):
     cls = MODELS[family]
+    if family in ("profile", "pop-segment", "profile-knn"):
+        model = cls(cls.Config(**FAST_PROFILE)) if family == "profile" else cls()
+        return model.with_features(*profile_tables())
     if family in ("gmf", "mlp", "neumf"):
         return cls(FAST_NCF)
     if family == "bpr":

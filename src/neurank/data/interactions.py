@@ -388,33 +388,68 @@ def with_sampled_negatives(data: Interactions, held: HeldOut, *, negatives: int 
     return HeldOut(held.users, held.items, sample_negatives(seen, held.users, negatives, rng))
 
 
-def read_interactions(path: str | Path, fmt: str = "auto", *, seed: int = 0) -> InteractionSplit:
+@dataclass
+class LogColumns:
+    """Which columns of a CSV/TSV/JSONL log hold the user, item, rating and time."""
+
+    user_field: str = "user"
+    item_field: str = "item"
+    rating_field: str | None = "rating"
+    time_field: str | None = "timestamp"
+
+
+def is_ncf(path: Path) -> bool:
+    return (path.is_dir() and any(path.glob("*.train.rating"))) or str(path).endswith(
+        ".train.rating") or Path(f"{path}.train.rating").exists()
+
+
+def log_file(path: str | Path) -> Path:
+    """The log file itself: `path`, or the MovieLens ratings file inside a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file or folder", path=path)
+    if not path.is_dir():
+        return path
+    for name in ("u.data", "ratings.dat", "ratings.csv"):
+        if (path / name).exists():
+            return path / name
+    hint = (" it holds NCF files: use --format ncf (or auto)" if is_ncf(path) else
+            " give the log file itself")
+    raise DataError(f"a log format needs u.data, ratings.dat or ratings.csv here;{hint}",
+                    path=path)
+
+
+def read_log(path: str | Path, columns: LogColumns | None = None) -> Interactions:
+    """A log file or MovieLens folder, with its column names."""
+    c = columns or LogColumns()
+    return read_interaction_log(log_file(path), user_field=c.user_field,
+                                item_field=c.item_field, rating_field=c.rating_field,
+                                time_field=c.time_field)
+
+
+def read_interactions(path: str | Path, fmt: str = "auto", *, seed: int = 0,
+                      columns: LogColumns | None = None,
+                      min_rating: float | None = None) -> InteractionSplit:
     """Data + test split for `neurank rec`: NCF files as given, logs split leave-one-out by time
-    with 99 seeded sampled negatives."""
+    with 99 seeded sampled negatives (after keeping ratings >= `min_rating`)."""
     path = Path(path)
     if not path.exists() and not Path(f"{path}.train.rating").exists():
         raise DataError("no such file or folder", path=path)
-    is_ncf = (path.is_dir() and any(path.glob("*.train.rating"))) or str(path).endswith(
-        ".train.rating") or Path(f"{path}.train.rating").exists()
     if fmt == "auto":
-        fmt = "ncf" if is_ncf else "log"
+        fmt = "ncf" if is_ncf(path) else "log"
     if fmt == "ncf":
         return read_ncf(path)
-    if path.is_dir():
-        for name in ("u.data", "ratings.dat", "ratings.csv"):
-            if (path / name).exists():
-                path = path / name
-                break
-        else:
-            hint = (" it holds NCF files: use --format ncf (or auto)" if is_ncf else
-                    " give the log file itself")
-            raise DataError(f"a log format needs u.data, ratings.dat or ratings.csv here;{hint}",
-                            path=path)
-    data = read_interaction_log(path)
+    file = log_file(path)
+    data = read_log(file, columns)
+    if min_rating is not None:
+        data = data.subset(data.weights >= min_rating)
+        if len(data) == 0:
+            raise DataError(f"no interaction has a rating >= {min_rating:g}", path=file)
     train, held = leave_one_out(data)
     test = with_sampled_negatives(data, held, seed=seed)
-    return InteractionSplit(name=path.parent.name if path.name in ("u.data", "ratings.dat",
-                                                                    "ratings.csv") else path.stem,
+    kept = "" if min_rating is None else f" (ratings >= {min_rating:g})"
+    return InteractionSplit(name=file.parent.name if file.name in ("u.data", "ratings.dat",
+                                                                    "ratings.csv") else file.stem,
                             train=train, test=test,
-                            description=f"leave-one-out by timestamp of {path.name}, 99 sampled "
-                                        f"negatives (seed {seed})")
+                            description=f"leave-one-out by timestamp of {file.name}{kept}, 99 "
+                                        f"sampled negatives (seed {seed})")

@@ -140,3 +140,26 @@ def filters_to_sql(filters: Filters) -> tuple[str, list[Any]]:
             clauses.append(f"EXISTS (SELECT 1 FROM json_each(metadata, ?) WHERE value IN ({marks}))")
             params += [path, *values]
     return " AND ".join(clauses) or "1", params
+
+
+def matches_filters(record: Mapping[str, Any], filters: Filters) -> bool:
+    """Whether a metadata record passes validated `filters`, in memory, with the semantics of
+    `filters_to_sql` (a list field matches when one element does; ranges need numbers)."""
+    for field, condition in filters.items():
+        value = record.get(field)
+        elements = value if isinstance(value, list) else [value]
+        if isinstance(condition, dict):
+            numbers = [v for v in elements if isinstance(v, int | float) and not isinstance(v, bool)]
+            if not any(all(_compare(v, op, bound) for op, bound in condition.items())
+                       for v in numbers):
+                return False
+        else:
+            allowed = condition if isinstance(condition, list) else [condition]
+            if not any(v in allowed for v in elements if v is not None):
+                return False
+    return True
+
+
+def _compare(value: float, op: str, bound: float) -> bool:
+    return {"gt": value > bound, "gte": value >= bound, "lt": value < bound,
+            "lte": value <= bound}[op]

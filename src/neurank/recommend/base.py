@@ -8,7 +8,7 @@ checkpoint format.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel
 
 from neurank.data.interactions import HeldOut, Interactions
+from neurank.data.profiles import FeatureTable
 from neurank.errors import NeurankError, NotFoundError
 from neurank.training.checkpoint import save_checkpoint
 
@@ -26,17 +27,24 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 @dataclass
 class Recommendations:
-    """Top items for one user; `cold_start` marks popularity answers for unknown users."""
+    """Top items for one user; `cold_start` marks answers for users the model has not trained
+    on, and `source` says which step of the cold-start chain answered (collaborative, fold-in,
+    profile, popularity)."""
 
     user: str
     items: list[str]
     scores: list[float]
     cold_start: bool = False
+    source: str = "collaborative"
+    details: list[dict[str, Any]] = field(default_factory=list)
+    """per item, catalog fields (title, ...) and an explanation when asked for"""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "cold_start": self.cold_start,
-                "items": [{"item": i, "score": s} for i, s in zip(self.items, self.scores,
-                                                                  strict=True)]}
+        rows = [{"item": i, "score": s} for i, s in zip(self.items, self.scores, strict=True)]
+        for row, extra in zip(rows, self.details, strict=False):
+            row.update(extra)
+        return {"user": self.user, "cold_start": self.cold_start, "source": self.source,
+                "items": rows}
 
 
 def top_k_rows(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
@@ -68,6 +76,8 @@ class Recommender(ABC, Generic[ConfigT]):
         self.popularity = np.zeros(0)
         self.history: list[dict[str, float]] = []
         self.info: dict[str, Any] = {}
+        self.catalog: FeatureTable | None = None
+        """item records (title, genres, price, ...) shown with recommendations and filtered on"""
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: Interactions, validation: HeldOut | None = None, *,
@@ -148,7 +158,8 @@ class Recommender(ABC, Generic[ConfigT]):
                 top = self.top_items(scores, None, k, False, candidates)[0]
                 top = top[top >= 0]
                 results[pos] = Recommendations(str(user), [self.item_ids[i] for i in top],
-                                               scores[0, top].tolist(), cold_start=True)
+                                               scores[0, top].tolist(), cold_start=True,
+                                               source="popularity")
         return results  # type: ignore[return-value]
 
     def top_items(self, scores: np.ndarray, users: np.ndarray | None, k: int, exclude_seen: bool,
@@ -186,6 +197,20 @@ class Recommender(ABC, Generic[ConfigT]):
         return [[(self.item_ids[i], float(sims[row, i])) for i in top[row] if i >= 0]
                 for row in range(len(js))]
 
+    def fold_in(self, items: np.ndarray) -> np.ndarray:
+        """Scores of every item for a new user who interacted with `items` (indices), without
+        retraining; default: summed cosine similarity to those items' representations."""
+        vectors = self.item_vectors()
+        if sp.issparse(vectors):
+            vectors = sp.csr_matrix(vectors, dtype=np.float64)
+            norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()) + 1e-12
+            sims = np.asarray((vectors[items] @ vectors.T).todense())
+        else:
+            vectors = np.asarray(vectors, dtype=np.float64)
+            norms = np.linalg.norm(vectors, axis=1) + 1e-12
+            sims = vectors[items] @ vectors.T
+        return (sims / norms[None, :] / norms[items][:, None]).sum(axis=0)
+
     def item_vectors(self) -> np.ndarray | sp.spmatrix:
         """Item representations for `similar_items` (dense or sparse rows); default: the
         item's column of users."""
@@ -212,7 +237,10 @@ class Recommender(ABC, Generic[ConfigT]):
                                meta={"family": self.family,
                                      "config": self.config.model_dump(mode="json"),
                                      "history": self.history, "metrics": metrics or {},
-                                     "info": self.info})
+                                     "info": self.info, "catalog": None if self.catalog is None
+                                     else {"ids": self.catalog.ids,
+                                           "records": self.catalog.records,
+                                           "source": self.catalog.source}})
 
     @classmethod
     def from_checkpoint(cls, meta: dict[str, Any], ids: dict[str, list[str]],
@@ -225,6 +253,8 @@ class Recommender(ABC, Generic[ConfigT]):
         model.seen = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
                                    shape=(n_users, n_items))
         model.history, model.info = meta.get("history", []), meta.get("info", {})
+        if meta.get("catalog"):
+            model.catalog = FeatureTable(**meta["catalog"])
         model._index_maps()
         model._restore({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
         return model

@@ -73,6 +73,18 @@ class ALS(_Factorization[ALSConfig]):
                                        random_state=c.seed)
 
 
+    def fold_in(self, items: np.ndarray) -> np.ndarray:
+        """iALS fold-in (implicit's `recalculate_user`): the user factors that least-squares fit
+        the given items with confidence 1 + alpha, item factors held fixed."""
+        c = self.config
+        factors = self.item_factors.astype(np.float64)
+        known = factors[items]
+        gram = factors.T @ factors + c.alpha * known.T @ known
+        gram += c.regularization * np.eye(factors.shape[1])
+        user = np.linalg.solve(gram, (1.0 + c.alpha) * known.sum(axis=0))
+        return factors @ user
+
+
 @register
 class BPR(_Factorization[BPRConfig]):
     family = "bpr"
