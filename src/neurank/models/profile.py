@@ -88,7 +88,10 @@ class ProfileNet(nn.Module):
             pop = pop - exclude
         weights = self.prior_weights
         out = weights[0] * torch.log1p(pop.clamp(min=0))
-        total = self.item_counts.sum().clamp(min=1)
+        total = self.item_counts.sum().expand(len(user_categorical), 1)
+        if exclude is not None:
+            total = total - exclude.sum(dim=1, keepdim=True)
+        total = total.clamp(min=1)
         for position, slot in enumerate(self.segment_slots.tolist()):
             values = user_categorical[:, slot]
             counts = self.segment_counts[values]

@@ -19,7 +19,8 @@ class ALSConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     factors: int = Field(64, ge=1)
     regularization: float = Field(0.05, ge=0.0)
-    alpha: float = Field(2.0, gt=0.0, description="confidence = 1 + alpha * interaction")
+    alpha: float = Field(2.0, gt=0.0, description="confidence of an interaction (implicit: "
+                                                  "alpha x value; unobserved pairs weigh 1)")
     iterations: int = Field(15, ge=1)
     seed: int = 0
 
@@ -75,13 +76,13 @@ class ALS(_Factorization[ALSConfig]):
 
     def fold_in(self, items: np.ndarray) -> np.ndarray:
         """iALS fold-in (implicit's `recalculate_user`): the user factors that least-squares fit
-        the given items with confidence 1 + alpha, item factors held fixed."""
+        the given items with confidence alpha (implicit's convention), item factors fixed."""
         c = self.config
         factors = self.item_factors.astype(np.float64)
         known = factors[items]
-        gram = factors.T @ factors + c.alpha * known.T @ known
+        gram = factors.T @ factors + (c.alpha - 1.0) * known.T @ known
         gram += c.regularization * np.eye(factors.shape[1])
-        user = np.linalg.solve(gram, (1.0 + c.alpha) * known.sum(axis=0))
+        user = np.linalg.solve(gram, c.alpha * known.sum(axis=0))
         return factors @ user
 
 

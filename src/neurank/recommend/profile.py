@@ -12,6 +12,7 @@ profile alone: the cold-user protocol in miniature).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,8 @@ class ProfileConfig(BaseModel):
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"score": 1.0, "category": 0.2, "rating": 0.2})
     embedding_l2: float = Field(1e-4, ge=0.0)
+    reward_blend: float = Field(0.0, ge=0.0, description="add this x the predicted (standardised) "
+                                                         "rating to the log-probability score")
     augment: AugmentConfig | None = AugmentConfig()
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     trainer: TrainerConfig = TrainerConfig(
@@ -96,6 +99,13 @@ def augment_profiles(profiles: list[dict[str, Any]], kinds: dict[str, Kind],
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _sentence_encoder(model: str):
+    from neurank.encoders.resolve import load_encoder
+
+    return load_encoder(model)
+
+
 def _tensors(encoded: EncodedFeatures) -> tuple[torch.Tensor, ...]:
     return (torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.multi),
             torch.from_numpy(encoded.numeric), torch.from_numpy(encoded.text))
@@ -108,9 +118,7 @@ class ProfileModel(ProfileRecommender[ProfileConfig]):
 
     # ------------------------------------------------------------------ features
     def _text_embedder(self):
-        from neurank.encoders.resolve import load_encoder
-
-        encoder = load_encoder(self.config.text_model)
+        encoder = _sentence_encoder(self.config.text_model)
         return lambda texts: encoder.encode(texts)
 
     def _fit_encoders(self) -> None:
@@ -294,11 +302,13 @@ class ProfileModel(ProfileRecommender[ProfileConfig]):
     @torch.no_grad()
     def score_profiles(self, profiles: list[dict[str, Any]]) -> np.ndarray:
         encoded = self._encode_users(profiles)
-        return self.module(*_tensors(encoded)).numpy()
-
-    @torch.no_grad()
-    def item_vectors(self) -> np.ndarray:
-        return self.module.item_vectors().numpy()
+        scores = self.module(*_tensors(encoded))
+        if self.config.reward_blend:
+            users = self.module.user_vectors(*_tensors(encoded))
+            items = self.module.item_vectors()
+            rating = self.module.rating(users, items.unsqueeze(0).expand(len(users), -1, -1))
+            scores = torch.log_softmax(scores, 1) + self.config.reward_blend * rating
+        return scores.numpy()
 
     def category_affinity(self, profile: dict[str, Any]) -> list[tuple[str, float]]:
         """The category head's distribution for a profile, highest first."""

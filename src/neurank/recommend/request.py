@@ -81,8 +81,8 @@ def diversify(ranked: np.ndarray, categories: list[list[str]], cap: int, k: int)
     return np.asarray(out, dtype=np.int64)
 
 
-def _step(model: Recommender, request: RecommendRequest
-          ) -> tuple[np.ndarray, str, np.ndarray, bool]:
+def chain_scores(model: Recommender, request: RecommendRequest
+                 ) -> tuple[np.ndarray, str, np.ndarray, bool]:
     """(scores over items, chain step, item indices to exclude, whether the user is new)."""
     none = np.zeros(0, dtype=np.int64)
     user = model.user_index.get(str(request.user)) if request.user is not None else None
@@ -113,7 +113,7 @@ def answer(model: Recommender, request: RecommendRequest) -> Recommendations:
     """Top-k items for the request; see the module docstring."""
     if request.k < 1:
         raise NeurankError(f"k must be at least 1, got {request.k}")
-    scores, source, exclude, new_user = _step(model, request)
+    scores, source, exclude, new_user = chain_scores(model, request)
     candidates = candidate_items(model, request.filters)
     field_name = request.category_field or model.info.get("category_field") or (
         _first_list_field(model))
