@@ -321,3 +321,38 @@ def test_hits_carry_the_spans_bm25_matched(client):
     assert {"daily", "weather", "stations"} <= marked
     assert "the" not in marked  # stopwords are not what matched
     assert all(a < b for hit in hits for a, b in hit["highlights"]["snippet"])
+
+
+def test_recommend_from_a_profile_items_or_nothing(make_client, tmp_path, interactions):
+    from neurank.data.profiles import FeatureTable
+    from neurank.recommend import MODELS
+    from neurank.serve import create_app
+
+    users = FeatureTable(interactions.user_ids, [{"group": ["even", "odd"][u % 2]}
+                                                 for u in range(60)])
+    items = FeatureTable(interactions.item_ids, [{"title": f"Item {i}", "price": i,
+                                                  "tags": ["low" if i < 20 else "high"]}
+                                                 for i in range(40)])
+    folder = MODELS["pop-segment"]().with_features(users, items).fit(interactions).save(
+        tmp_path / "segment")
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(None, folder)) as client:
+        odd = client.post("/recommend", json={"profile": {"group": "odd"}, "k": 5}).json()
+        assert odd["source"] == "profile" and odd["cold_start"] is True
+        assert all(item["fields"]["price"] >= 20 for item in odd["items"])
+        assert odd["items"][0]["fields"]["title"].startswith("Item ")
+        cheap = client.post("/recommend", json={"profile": {"group": "odd"}, "k": 5,
+                                                "filters": {"price": {"lt": 22}}}).json()
+        assert [i["fields"]["price"] < 22 for i in cheap["items"]] == [True] * len(cheap["items"])
+        folded = client.post("/recommend", json={"known_items": ["i1", "i2"], "k": 3}).json()
+        assert folded["source"] == "fold-in" and "i1" not in [i["item"] for i in folded["items"]]
+        assert client.post("/recommend", json={}).json()["source"] == "popularity"
+        known = client.post("/recommend", json={"user": "u3", "k": 3}).json()
+        assert known["source"] == "profile" and known["cold_start"] is False
+        unknown_item = client.post("/recommend", json={"known_items": ["nope"]})
+        assert unknown_item.status_code == 404 and "nope" in unknown_item.json()["detail"]
+    with TestClient(create_app(None, MODELS["pop"]().fit(interactions).save(tmp_path / "p"))
+                    ) as client:
+        refused = client.post("/recommend", json={"profile": {"group": "odd"}})
+        assert refused.status_code == 400 and "reads no profiles" in refused.json()["detail"]

@@ -67,6 +67,8 @@ class Recommender(ABC, Generic[ConfigT]):
 
     family: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+    source: ClassVar[str] = "collaborative"
+    """what answers a known user (the cold-start chain's name for this model)"""
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self.config: ConfigT = config if config is not None else self.Config()  # type: ignore[assignment]
@@ -151,7 +153,7 @@ class Recommender(ABC, Generic[ConfigT]):
                                                            candidates), scores, strict=True):
                 top = top[top >= 0]
                 results[pos] = Recommendations(str(users[pos]), [self.item_ids[i] for i in top],
-                                               row[top].tolist())
+                                               row[top].tolist(), source=self.source)
         for pos, user in enumerate(users):
             if results[pos] is None:
                 scores = self.popularity[None, :].astype(np.float64)

@@ -255,14 +255,17 @@ class ProfileModel(ProfileRecommender[ProfileConfig]):
         relevant = [positives[u].indices for u in val_users]
         val_encoded = encoded.take(val_users)
 
+        val_liked = dense[torch.from_numpy(val_users)]
+
         def validate(model: torch.nn.Module) -> dict[str, float]:
             model.eval()
             with torch.no_grad():
                 scores = model(*(t.to(model.item_bias.device) for t in _tensors(val_encoded))
-                               ).float().cpu().numpy()
+                               ).float().cpu()
             model.train()
-            top = self.top_items(scores.astype(np.float64), None, 10, False)
-            return full_ranking_metrics(top, relevant, 10)
+            top = self.top_items(scores.double().numpy(), None, 10, False)
+            nll = -(torch.log_softmax(scores, 1) * val_liked).sum(1).mean() / scale
+            return {**full_ranking_metrics(top, relevant, 10), "nll": float(nll)}
 
         trainer = Trainer(self.module, trainer_config)
         result = trainer.fit(batches, loss, validate=validate if n_val else None,

@@ -20,6 +20,8 @@ from neurank.recommend.base import ConfigT, Recommendations, Recommender
 class ProfileRecommender(Recommender[ConfigT]):
     """Base of pop-segment, profile-knn and the profile model; see the module docstring."""
 
+    source = "profile"
+
     def __init__(self, config: ConfigT | None = None) -> None:
         super().__init__(config)
         self.profiles: list[dict[str, Any]] = []

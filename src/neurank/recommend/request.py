@@ -88,8 +88,7 @@ def chain_scores(model: Recommender, request: RecommendRequest
     user = model.user_index.get(str(request.user)) if request.user is not None else None
     if user is not None:
         seen = model.seen[user].indices if request.exclude_seen else none
-        source = "profile" if isinstance(model, ProfileRecommender) else "collaborative"
-        return model.score_users(np.array([user]))[0].astype(np.float64), source, seen, False
+        return model.score_users(np.array([user]))[0].astype(np.float64), model.source, seen, False
     if request.known_items:
         known = model._items(request.known_items)
         scores = model.fold_in(known)

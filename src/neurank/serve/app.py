@@ -24,6 +24,9 @@ from neurank.data.corpus import Document
 from neurank.data.validate import Invalid, check_id, check_metadata, check_string
 from neurank.errors import CheckpointError, CollectionError, ModelError, NeurankError, NotFoundError
 from neurank.index.filters import FilterError, validate_filters
+from neurank.recommend.base import Recommendations, Recommender
+from neurank.recommend.request import RecommendRequest as ChainRequest
+from neurank.recommend.request import answer, describe_items
 from neurank.search.snippets import snippet
 from neurank.serve.batching import MicroBatcher
 from neurank.serve.guard import Guard
@@ -53,6 +56,9 @@ STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = "/docs-assets"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429)}
+# a request the loaded model cannot answer (a profile for a model that reads none, a filter
+# without a catalog)
+_RECOMMEND_ERRORS = {**_ERRORS, 400: {"model": ErrorBody}}
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,11 @@ class SearchJob:
 
 @dataclass(frozen=True)
 class RecommendJob:
-    user: str
+    user: str | None
     k: int
     exclude_seen: bool
+    chain: ChainRequest | None = None
+    """set when the request needs more than a known user's top-k (profile, items, filters)"""
 
 
 def _invalid(field: str, message: str) -> HTTPException:
@@ -106,6 +114,15 @@ def _filters_json(filters: dict[str, Any] | None, limit: int) -> str:
         return json.dumps(validate_filters(plain), sort_keys=True)
     except FilterError as exc:
         raise _invalid(f"filters.{exc.field}" if exc.field else "filters", str(exc)) from None
+
+
+def _recommend_response(model: Recommender, rec: Recommendations) -> RecommendResponse:
+    details = rec.details or [{} for _ in rec.items]
+    return RecommendResponse(
+        user=rec.user, cold_start=rec.cold_start, source=rec.source, took_ms=0.0,
+        items=[ScoredItem(item=t, score=s, because=d.get("because", []),
+                          fields={k: v for k, v in d.items() if k != "because"})
+               for t, s, d in zip(rec.items, rec.scores, details, strict=True)])
 
 
 class Service:
@@ -185,27 +202,42 @@ class Service:
         return response.model_copy(update={"took_ms": (time.perf_counter() - started) * 1e3})
 
     # ------------------------------------------------------------------ recommendations
-    def _recommend_batch(self, jobs: Sequence[RecommendJob]) -> list[RecommendResponse]:
+    def _recommend_batch(self, jobs: Sequence[RecommendJob]
+                         ) -> list[RecommendResponse | BaseException]:
         model = self.resources.recommender()
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        results: list[RecommendResponse | BaseException] = [None] * len(jobs)  # type: ignore[list-item]
         for i, job in enumerate(jobs):
-            groups[(job.k, job.exclude_seen)].append(i)
-        results: list[RecommendResponse] = [None] * len(jobs)  # type: ignore[list-item]
+            if job.chain is None:
+                groups[(job.k, job.exclude_seen)].append(i)
+                continue
+            try:
+                results[i] = _recommend_response(model, answer(model, job.chain))
+            except NeurankError as exc:
+                results[i] = exc
         for (k, exclude_seen), members in groups.items():
-            recs = model.recommend([jobs[i].user for i in members], k, exclude_seen=exclude_seen)
+            recs = model.recommend([jobs[i].user for i in members], k,  # type: ignore[misc]
+                                   exclude_seen=exclude_seen)
             for i, rec in zip(members, recs, strict=True):
-                results[i] = RecommendResponse(
-                    user=rec.user, cold_start=rec.cold_start, took_ms=0.0,
-                    items=[ScoredItem(item=t, score=s) for t, s in zip(rec.items, rec.scores,
-                                                                       strict=True)])
+                rec.details = describe_items(model, rec.items)
+                results[i] = _recommend_response(model, rec)
         return results
 
     async def recommend(self, body: RecommendRequest) -> RecommendResponse:
         if body.k > self.config.max_k:
             raise _invalid("k", f"at most {self.config.max_k}")
+        filters = _filters_json(body.filters, self.config.max_filters)
+        chain = None
+        if body.profile is not None or body.known_items or filters or body.user is None or \
+                body.max_per_category or body.explain:
+            chain = ChainRequest(user=body.user, profile=body.profile,
+                                 known_items=body.known_items, k=body.k,
+                                 filters=json.loads(filters) if filters else {},
+                                 max_per_category=body.max_per_category, explain=body.explain,
+                                 exclude_seen=body.exclude_seen)
         started = time.perf_counter()
         response = await self.recommend_batcher.submit(
-            RecommendJob(body.user, body.k, body.exclude_seen))
+            RecommendJob(body.user, body.k, body.exclude_seen, chain))
         return response.model_copy(update={"took_ms": (time.perf_counter() - started) * 1e3})
 
     def similar(self, item: str, k: int) -> SimilarResponse:
@@ -322,7 +354,7 @@ def create_app(collection: str | Path | None = None, recommender: str | Path | N
         """Hits for a query (bm25, dense or hybrid), each with its per-signal scores."""
         return await service.search(body)
 
-    @app.post("/recommend", response_model=RecommendResponse, responses=_ERRORS)
+    @app.post("/recommend", response_model=RecommendResponse, responses=_RECOMMEND_ERRORS)
     async def recommend(body: RecommendRequest) -> RecommendResponse:
         """Top-k items for a user; unknown users get popular items with cold_start=true."""
         return await service.recommend(body)

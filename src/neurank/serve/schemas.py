@@ -58,19 +58,35 @@ class SearchResponse(BaseModel):
 
 
 class RecommendRequest(_Body):
-    user: str = Field(min_length=1, max_length=200)
+    """A known user, or a new one by profile and/or a few liked items (the cold-start chain);
+    with none of them, popular items."""
+
+    user: str | None = Field(None, min_length=1, max_length=200)
+    profile: dict[FieldName, Scalar | list[Scalar]] | None = Field(
+        None, max_length=100, description="a new user's features, e.g. {\"age\": 34}")
+    known_items: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=200, description="items a new user already likes")
     k: int = Field(10, ge=1)
+    filters: dict[FieldName, FilterValue] | None = Field(
+        None, description="catalog filter, the grammar of /search")
+    max_per_category: int | None = Field(None, ge=1)
+    explain: bool = False
     exclude_seen: bool = True
 
 
 class ScoredItem(BaseModel):
     item: str
     score: float
+    fields: dict[str, Any] = Field(default_factory=dict, description="catalog fields (title...)")
+    because: list[str] = Field(default_factory=list,
+                               description="profile fields that lifted the item (explain)")
 
 
 class RecommendResponse(BaseModel):
     user: str
-    cold_start: bool = Field(description="true when the user is unknown: popular items instead")
+    cold_start: bool = Field(description="true when the model has not trained on this user")
+    source: str = Field("collaborative", description="the cold-start chain's step: "
+                                                    "collaborative, profile, fold-in, popularity")
     took_ms: float
     items: list[ScoredItem]
 

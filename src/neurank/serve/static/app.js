@@ -91,7 +91,8 @@ $("recommend-form").addEventListener("submit", async (event) => {
     list.replaceChildren();
     for (const entry of data.items) {
       const item = element("li", "rec");
-      item.append(element("span", "item", entry.item), element("span", "score-text", entry.score.toFixed(3)));
+      const title = entry.fields && entry.fields.title ? `${entry.fields.title} (${entry.item})` : entry.item;
+      item.append(element("span", "item", title), element("span", "score-text", entry.score.toFixed(3)));
       list.append(item);
     }
     setInfo($("recommend-info"), data.cold_start
