@@ -11,6 +11,8 @@ SAMPLE := samples/datasets
 DEMO_DIR := demo-collection
 DEMO_CLASSIFIER := demo-classifier
 DEMO_RECOMMENDER := demo-recommender
+DEMO_GIFTS := demo-gifts
+GIFTS := samples/gifts
 VIEWS := samples/recommend/views.csv
 TICKETS := samples/classify
 
@@ -43,6 +45,11 @@ demo: $(VENV)/.installed
 	$(BIN)/neurank evaluate $(DEMO_DIR) --dataset $(SAMPLE) --split test --mode hybrid,learned
 	$(BIN)/neurank rec train --data $(VIEWS) --out $(DEMO_RECOMMENDER) --budget-s 30
 	$(BIN)/neurank rec recommend $(DEMO_RECOMMENDER) --user u1 --user someone-new -k 5
+	$(BIN)/neurank rec train --data $(GIFTS)/interactions.csv --users $(GIFTS)/users.jsonl \
+		--items $(GIFTS)/catalog.csv --model profile --min-rating 4 --out $(DEMO_GIFTS)
+	$(BIN)/neurank rec recommend $(DEMO_GIFTS) -k 4 --explain --max-per-category 2 \
+		--profile '{"age": 34, "relationship": "friend", "hobbies": ["cooking", "coffee"]}' \
+		--filter 'price={"lte": 50}' --filter occasions=birthday
 	$(BIN)/neurank classify train --data $(TICKETS) --out $(DEMO_CLASSIFIER)
 	$(BIN)/neurank classify evaluate $(DEMO_CLASSIFIER) --data $(TICKETS) --split test
 	$(BIN)/neurank classify predict $(DEMO_CLASSIFIER) "I was charged twice and the app crashes" "where is my parcel"
@@ -66,4 +73,4 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) $(DEMO_RECOMMENDER) .pytest_cache mutants
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_CLASSIFIER) $(DEMO_RECOMMENDER) $(DEMO_GIFTS) .pytest_cache mutants

@@ -19,6 +19,7 @@ from neurank.errors import DataError, NeurankError
 from neurank.index.filters import filters_to_sql, matches_filters, validate_filters
 from neurank.recommend import MODELS, load_recommender
 from neurank.recommend.coldstart import evaluate_cold_users, holdout_users, positives
+from neurank.recommend.profile import segment_counts
 from neurank.recommend.profile_features import OTHER, FeatureEncoder
 from neurank.recommend.request import RecommendRequest, answer, diversify
 
@@ -196,13 +197,14 @@ def test_prior_leaves_the_users_own_likes_out(taste_world):
     liked = torch.from_numpy(model.seen.toarray())
     with_out = net.prior(categorical[:1], exclude=liked[:1])
     # reference: recount without user 0 at all
-    keep = torch.ones(len(liked), 1)
-    keep[0] = 0
-    saved = net.segment_counts.clone(), net.item_counts.clone()
-    net.set_counts(categorical, liked * keep)
+    others = model.seen.tolil()
+    others[0] = 0
+    net.set_counts(*segment_counts(encoded.categorical, others.tocsr(),
+                                   slots=net.segment_slots.tolist(),
+                                   size=model.user_encoder.categorical_size))
     without_user = net.prior(categorical[:1])
-    net.segment_counts.copy_(saved[0]), net.item_counts.copy_(saved[1])
     torch.testing.assert_close(with_out, without_user, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(with_out, net.prior(categorical[:1], exclude=liked[1:2]))
 
 
 def test_profile_model_round_trip_explain_and_heads(taste_world, tmp_path):

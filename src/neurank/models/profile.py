@@ -72,12 +72,10 @@ class ProfileNet(nn.Module):
             self.register_buffer(f"item_{name}", value)
 
     @torch.no_grad()
-    def set_counts(self, user_categorical: torch.Tensor, positives: torch.Tensor) -> None:
-        """Segment and item counts of liked items from training users' slots and positives."""
-        self.segment_counts.zero_()
-        for slot in self.segment_slots.tolist():
-            self.segment_counts.index_add_(0, user_categorical[:, slot], positives)
-        self.item_counts.copy_(positives.sum(dim=0))
+    def set_counts(self, segment_counts: torch.Tensor, item_counts: torch.Tensor) -> None:
+        """Liked-item counts per segment value (categorical slot x items) and per item."""
+        self.segment_counts.copy_(segment_counts)
+        self.item_counts.copy_(item_counts)
 
     def prior(self, user_categorical: torch.Tensor,
               exclude: torch.Tensor | None = None) -> torch.Tensor:

@@ -114,8 +114,7 @@ def answer(model: Recommender, request: RecommendRequest) -> Recommendations:
         raise NeurankError(f"k must be at least 1, got {request.k}")
     scores, source, exclude, new_user = chain_scores(model, request)
     candidates = candidate_items(model, request.filters)
-    field_name = request.category_field or model.info.get("category_field") or (
-        _first_list_field(model))
+    field_name = request.category_field or _default_category_field(model)
     categories = _categories(model, field_name) if request.max_per_category else None
     if request.max_per_category and categories is None:
         raise NeurankError("--max-per-category needs an item catalog with a category field "
@@ -139,18 +138,28 @@ def answer(model: Recommender, request: RecommendRequest) -> Recommendations:
     return result
 
 
-def _first_list_field(model: Recommender) -> str | None:
-    """The catalog's first list-valued field (genres, tags), the usual category field."""
+CATEGORY_FIELDS = ("category", "categories", "genres", "genre")
+
+
+def _default_category_field(model: Recommender) -> str | None:
+    """A catalog field named like a category, else its first list-valued field (tags)."""
     if model.catalog is None:
         return None
-    return next((f for f in model.catalog.fields()
-                 if any(isinstance(r.get(f), list) for r in model.catalog.records[:100])), None)
+    fields = model.catalog.fields()
+    named = next((f for f in CATEGORY_FIELDS if f in fields), None)
+    return named or next((f for f in fields if any(isinstance(r.get(f), list)
+                                                    for r in model.catalog.records[:100])), None)
 
 
 def describe_items(model: Recommender, items: list[str]) -> list[dict[str, Any]]:
-    """Catalog fields of each item (empty without a catalog)."""
+    """Catalog fields of each item, and `cold_item: true` for an item nobody interacted with
+    in training (scored from its features, or not at all)."""
     catalog = model.catalog
-    if catalog is None:
-        return [{} for _ in items]
-    return [dict(catalog.records[catalog.index[i]]) if i in catalog.index else {}
-            for i in items]
+    out = []
+    for item in items:
+        detail = dict(catalog.records[catalog.index[item]]) if catalog is not None and \
+            item in catalog.index else {}
+        if model.popularity[model.item_index[item]] == 0:
+            detail["cold_item"] = True
+        out.append(detail)
+    return out

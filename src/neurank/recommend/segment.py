@@ -1,6 +1,6 @@
 """Demographic-segment popularity: the most liked items among users of the same segment
-(e.g. age band x gender x occupation), backing off to coarser segments (dropping the last
-field first) until the segment holds `min_users` training users."""
+(e.g. gender x age band x occupation), backing off to coarser segments (dropping the field
+with the most values first) until the segment holds `min_users` training users."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from neurank.recommend.registry import register
 class SegmentPopConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fields: list[str] | None = Field(
-        None, description="segment fields, finest split last (default: the profile's "
-                          "categorical and numeric fields that form real segments)")
+        None, description="segment fields, dropped from the last when backing off (default: "
+                          "the fields that form real segments, fewest values first)")
     min_users: int = Field(10, ge=1, description="back off while a segment has fewer users")
     min_count: int = Field(3, ge=1, description="rarer categorical values share one slot")
 
@@ -34,7 +34,12 @@ class SegmentPopularity(ProfileRecommender[SegmentPopConfig]):
         encoder = FeatureEncoder.fit(self.profiles, fields=self.config.fields,
                                      min_count=self.config.min_count)
         encoded = encoder.encode(self.profiles, text=np.zeros((len(self.profiles), 0)))
-        fields = self.config.fields or segment_fields(encoder, encoded)
+        slots = encoder.slot_fields()
+        # coarse fields last to go: gender x age band x occupation backs off to gender x age
+        # band, then gender (file order would keep whichever field came first)
+        fields = self.config.fields or sorted(
+            segment_fields(encoder, encoded),
+            key=lambda f: len(np.unique(encoded.categorical[:, slots.index(f)])))
         self.info.update(profiles=self.profiles, encoder=encoder.to_json(), fields=fields)
         self._prepare()
         keys = self._keys(encoded.categorical)
