@@ -73,3 +73,20 @@ def test_profile_cli_errors(neurank, movielens_dir, tmp_path):
                       "who", "--item-field", "what", "--rating-field", "stars", "--out",
                       tmp_path / "x", check=False)
     assert missing.returncode != 0 and "needs user features" in missing.stderr
+
+
+def test_profile_config_file(neurank, movielens_dir, tmp_path):
+    from neurank.recommend import load_recommender
+
+    good = tmp_path / "profile.yaml"
+    good.write_text("loss_weights: {score: 1.0}\naugment: null\ntrainer: {epochs: 3, patience: null}\n")
+    neurank("rec", "train", "--data", movielens_dir, "--format", "movielens", "--model",
+            "profile", "--config", good, "--out", tmp_path / "p")
+    model = load_recommender(tmp_path / "p")
+    assert model.config.loss_weights == {"score": 1.0} and model.config.augment is None
+    assert [h["epoch"] for h in model.history] == [1, 2, 3]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss_wieghts: {score: 1.0}\n")
+    failed = neurank("rec", "train", "--data", movielens_dir, "--format", "movielens",
+                     "--model", "profile", "--config", bad, "--out", tmp_path / "q", check=False)
+    assert failed.returncode != 0 and "bad.yaml" in failed.stderr and "loss_wieghts" in failed.stderr

@@ -97,6 +97,9 @@ def train(
     item_field: ItemFieldOption = "item",
     rating_field: RatingFieldOption = "rating",
     time_field: TimeFieldOption = "timestamp",
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="YAML/JSON settings of a profile family (e.g. loss_weights, augment, "
+                         "trainer.epochs), validated against its config.")] = None,
 ) -> None:
     """Train a recommender; hyperparameters are chosen on a validation split carved from train."""
     from neurank.data.interactions import LogColumns
@@ -119,7 +122,8 @@ def train(
     console_err.print(f"{data.name}: {train_data.num_users} users, {train_data.num_items} "
                       f"items, {len(train_data)} training interactions ({description})")
     if model in PROFILE_FAMILIES:
-        trained = _train_profile_family(model, train_data, data, users, catalog, ratings, seed)
+        trained = _train_profile_family(model, train_data, data, users, catalog, ratings, seed,
+                                        config_file)
         metrics: dict = {}
     else:
         grids = GRIDS if model == "auto" else {model: GRIDS.get(model, [{}])}
@@ -136,7 +140,10 @@ def train(
 
 
 def _train_profile_family(family: str, train_data, data: Path, users_file: Path | None,
-                          catalog, ratings, seed: int):
+                          catalog, ratings, seed: int, config_file: Path | None):
+    import yaml
+    from pydantic import ValidationError
+
     from neurank.recommend import MODELS
 
     users = _beside(data, users_file, "u.user")
@@ -144,8 +151,16 @@ def _train_profile_family(family: str, train_data, data: Path, users_file: Path 
         raise NeurankError(f"--model {family} needs user features: --users FILE (or u.user "
                            "beside MovieLens data)")
     cls = MODELS[family]
-    config = cls.Config()
-    if hasattr(config, "trainer"):
+    settings = {}
+    if config_file is not None:
+        try:
+            settings = yaml.safe_load(config_file.read_text()) or {}
+            config = cls.Config.model_validate(settings)
+        except (OSError, yaml.YAMLError, ValidationError) as exc:
+            raise NeurankError(f"{config_file}: {exc}") from None
+    else:
+        config = cls.Config()
+    if hasattr(config, "trainer") and "seed" not in settings.get("trainer", {}):
         config.trainer.seed = seed
     return cls(config).with_features(users, catalog, ratings).fit(train_data,
                                                                   show_progress=True)
