@@ -21,6 +21,7 @@ console_err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 # imported for their side effect: each module adds its commands to `app`
 from neurank.cli import (  # noqa: E402,F401
     classify_cmds,
+    finetune_cmds,
     ranker_cmds,
     rec_cmds,
     search_cmds,

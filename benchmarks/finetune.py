@@ -1,0 +1,156 @@
+"""Encoder fine-tuning benchmark: base vs fine-tuned MiniLM, through the command line.
+
+    python benchmarks/finetune.py --data-root ../shared/data [--work benchmarks/results/finetune]
+
+Steps (each skipped when its output exists, so an interrupted run resumes):
+  1. `neurank finetune --dataset scifact --split train` (MNRL + Matryoshka, one BM25 hard
+     negative, 3 epochs; `--force` so a worse model is still measured, the gate's verdict is
+     reported), and `neurank finetune --pairs stsb/train.tsv` (CoSENT + Matryoshka).
+  2. SciFact test, NDCG@10: `neurank index` with the base and the fine-tuned model, fusion tuned
+     on train (`neurank tune`), `neurank evaluate --mode dense,hybrid`.
+  3. STS-B test Spearman / ROC-AUC / F1 (`neurank finetune evaluate`) of the base, the STS-B
+     model and the SciFact model (forgetting).
+  4. Matryoshka: NDCG@10 of exact cosine retrieval on SciFact test with embeddings truncated to
+     384..32 dimensions and renormalised, base vs fine-tuned.
+Training time on this CPU is read from each checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+DIMS = (384, 256, 128, 64, 32)
+console = Console()
+
+
+def neurank(*args: object) -> None:
+    command = [sys.executable, "-m", "neurank.cli", *map(str, args)]
+    console.print("$ neurank " + " ".join(map(str, args)))
+    subprocess.run(command, check=True)
+
+
+def step(output: Path, *args: object) -> None:
+    if not output.exists():
+        neurank(*args)
+
+
+def collection_metrics(work: Path, name: str, scifact: Path, model: str) -> dict[str, float]:
+    folder = work / f"collection-{name}"
+    report = work / f"evaluate-{name}.json"
+    step(folder, "index", scifact, "--out", folder, "--model", model)
+    if not report.exists():
+        neurank("tune", folder, "--dataset", scifact, "--split", "train")
+        neurank("evaluate", folder, "--dataset", scifact, "--split", "test", "--mode",
+                "dense,hybrid", "--json", report)
+    data = json.loads(report.read_text())
+    reports = data if isinstance(data, list) else data.get("reports", [data])
+    return {r["mode"]: r["metrics"]["ndcg@10"] for r in reports}
+
+
+def matryoshka(work: Path, scifact: Path, models: dict[str, str]) -> dict[str, dict[int, float]]:
+    from sentence_transformers import SentenceTransformer
+
+    from neurank.data.beir import read_beir
+    from neurank.encoders.resolve import resolve_model
+    from neurank.eval.metrics import evaluate_run
+    from neurank.finetune.data import document_text
+
+    test = read_beir(scifact, "test", load_corpus=True)
+    assert test.corpus is not None
+    ids = [d.id for d in test.corpus]
+    qids = [q for q in test.queries if q in test.qrels]
+    out: dict[str, dict[int, float]] = {}
+    for name, model in models.items():
+        cache = work / f"embeddings-{name}.npz"
+        if not cache.exists():
+            encoder = SentenceTransformer(resolve_model(model), device="cpu")
+            docs = encoder.encode([document_text(d.title, d.text) for d in test.corpus],
+                                  batch_size=32, show_progress_bar=True)
+            queries = encoder.encode([test.queries[q] for q in qids], batch_size=64)
+            np.savez(cache, docs=docs, queries=queries)
+        arrays = np.load(cache)
+        out[name] = {}
+        for dim in DIMS:
+            d = arrays["docs"][:, :dim]
+            q = arrays["queries"][:, :dim]
+            d = d / np.linalg.norm(d, axis=1, keepdims=True)
+            q = q / np.linalg.norm(q, axis=1, keepdims=True)
+            run = {}
+            for qid, row in zip(qids, q @ d.T, strict=True):
+                top = np.argsort(-row)[:100]
+                run[qid] = {ids[i]: float(row[i]) for i in top}
+            means, _ = evaluate_run(run, {q: test.qrels[q] for q in qids}, ["ndcg@10"])
+            out[name][dim] = means["ndcg@10"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--work", type=Path, default=Path("benchmarks/results/finetune"))
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    scifact, stsb = args.data_root / "scifact", args.data_root / "stsb"
+    base = "sentence-transformers/all-MiniLM-L6-v2"
+    tuned, sts_tuned = work / "scifact-mnrl", work / "stsb-cosent"
+    step(tuned, "finetune", "--dataset", scifact, "--split", "train", "--epochs", args.epochs,
+         "--out", tuned, "--force")
+    step(sts_tuned, "finetune", "--pairs", stsb / "train.tsv", "--epochs", 2, "--out",
+         sts_tuned, "--force")
+    sts = {}
+    for name, model in (("base", base), ("stsb-tuned", sts_tuned), ("scifact-tuned", tuned)):
+        report = work / f"sts-{name}.json"
+        step(report, "finetune", "evaluate", model, "--pairs", stsb / "test.tsv", "--json",
+             report)
+        sts[name] = json.loads(report.read_text())["metrics"]
+    retrieval = {"base": collection_metrics(work, "base", scifact, base),
+                 "scifact-tuned": collection_metrics(work, "tuned", scifact, str(tuned))}
+    dims = matryoshka(work, scifact, {"base": base, "scifact-tuned": str(tuned)})
+    meta = {name: json.loads((folder / "manifest.json").read_text())
+            for name, folder in (("scifact-tuned", tuned), ("stsb-tuned", sts_tuned))}
+
+    table = Table(title="SciFact test NDCG@10 (fine-tuned on SciFact train; fusion tuned on "
+                        "train) and STS-B test (fine-tuned on STS-B train)", title_justify="left")
+    for column in ("model", "dense", "hybrid", "STS-B Spearman", "ROC-AUC", "F1",
+                   "train s", "gate (validation)"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name in ("base", "scifact-tuned", "stsb-tuned"):
+        r = retrieval.get(name, {})
+        m = meta.get(name, {})
+        gate = m.get("validation", {})
+        verdict = (f"{gate['primary']} {gate['base'][gate['primary']]:.4f} -> "
+                   f"{gate['finetuned'][gate['primary']]:.4f}") if gate else ""
+        table.add_row(name, *(f"{r[k]:.4f}" if k in r else "" for k in ("dense", "hybrid")),
+                      *(f"{sts[name][k]:.4f}" for k in ("spearman", "roc_auc", "f1")),
+                      f"{m['seconds']:.0f}" if m else "", verdict)
+    console.print(table)
+    dim_table = Table(title="Matryoshka: SciFact test NDCG@10 (exact cosine) by dimension",
+                      title_justify="left")
+    dim_table.add_column("model")
+    for dim in DIMS:
+        dim_table.add_column(str(dim), justify="right")
+    for name, values in dims.items():
+        dim_table.add_row(name, *(f"{values[d]:.4f}" for d in DIMS))
+    console.print(dim_table)
+    (work / "finetune.json").write_text(json.dumps(
+        {"retrieval": retrieval, "sts": sts, "matryoshka": dims,
+         "train_seconds": {k: v["seconds"] for k, v in meta.items()},
+         "gate": {k: v["validation"] for k, v in meta.items()}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
