@@ -28,7 +28,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     words = sorted(set(re.findall(r"[a-z0-9]+", text.lower())))
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    # transformers 5 ignores `vocab_file=` (the tokenizer kept only its 5 special tokens, so
+    # every word was [UNK]); `vocab=` takes the file
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"))
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     torch.manual_seed(0)
