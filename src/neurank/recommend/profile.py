@@ -338,17 +338,6 @@ class ProfileModel(ProfileRecommender[ProfileConfig]):
             scores = torch.log_softmax(scores, 1) + self.config.reward_blend * rating
         return scores.numpy()
 
-    def category_affinity(self, profile: dict[str, Any]) -> list[tuple[str, float]]:
-        """The category head's distribution for a profile, highest first."""
-        field = self.info.get("category_field")
-        if field is None or self.module.category_head is None:
-            return []
-        with torch.no_grad():
-            users = self.module.user_vectors(*_tensors(self._encode_users([profile])))
-            probs = torch.softmax(self.module.category_logits(users), 1)[0].numpy()
-        names = self.item_encoder.vocab[field]
-        return sorted(((names[i], float(p)) for i, p in enumerate(probs)), key=lambda x: -x[1])
-
     def explain(self, profile: dict[str, Any], items: list[str], top: int = 3
                 ) -> list[list[tuple[str, float]]]:
         """Per item, the profile values whose removal lowers its score most (occlusion; each

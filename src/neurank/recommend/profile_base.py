@@ -1,7 +1,7 @@
 """Recommenders that score a user from profile features alone (no history needed).
 
 They keep the training users' profiles, so a known user is scored from its stored profile and
-an unseen one from the profile given with the request (`recommend_profiles`).
+an unseen one from the profile given with the request (`recommend.request.answer`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from neurank.data.interactions import Interactions
 from neurank.data.profiles import FeatureTable
 from neurank.errors import NeurankError
-from neurank.recommend.base import ConfigT, Recommendations, Recommender
+from neurank.recommend.base import ConfigT, Recommender
 
 
 class ProfileRecommender(Recommender[ConfigT]):
@@ -53,14 +53,3 @@ class ProfileRecommender(Recommender[ConfigT]):
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         return self.score_profiles([self.profiles[u] for u in np.asarray(users)])
-
-    def recommend_profiles(self, profiles: list[dict[str, Any]], k: int = 10, *,
-                           candidates: np.ndarray | None = None) -> list[Recommendations]:
-        """Top-k items for each profile (users the model has never seen)."""
-        if k < 1:
-            raise NeurankError(f"k must be at least 1, got {k}")
-        scores = self.score_profiles(profiles).astype(np.float64)
-        tops = self.top_items(scores, None, min(k, len(self.item_ids)), False, candidates)
-        return [Recommendations("profile", [self.item_ids[i] for i in top[top >= 0]],
-                                row[top[top >= 0]].tolist(), cold_start=True, source="profile")
-                for top, row in zip(tops, scores, strict=True)]
