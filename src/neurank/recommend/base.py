@@ -183,6 +183,19 @@ class Recommender(ABC, Generic[ConfigT]):
         if isinstance(items, str):
             raise TypeError("similar_items takes a list of item ids, like recommend takes users")
         js = np.asarray(self._items(items), dtype=np.int64)
+        sims = self.item_cosines(js)
+        sims[np.arange(len(js)), js] = -np.inf
+        top = top_k_rows(sims, k, self.popularity)
+        return [[(self.item_ids[i], float(sims[row, i])) for i in top[row] if i >= 0]
+                for row in range(len(js))]
+
+    def fold_in(self, items: np.ndarray) -> np.ndarray:
+        """Scores of every item for a new user who interacted with `items` (indices), without
+        retraining; default: summed cosine similarity to those items' representations."""
+        return self.item_cosines(np.asarray(items, dtype=np.int64)).sum(axis=0)
+
+    def item_cosines(self, js: np.ndarray) -> np.ndarray:
+        """(len(js), num_items) cosine of items `js` with every item's representation."""
         vectors = self.item_vectors()
         if sp.issparse(vectors):  # never densify: item x item can be gigabytes
             vectors = sp.csr_matrix(vectors)
@@ -193,25 +206,7 @@ class Recommender(ABC, Generic[ConfigT]):
             vectors = np.asarray(vectors, dtype=np.float64)  # float32 rounding reorders near-ties
             dots = vectors[js] @ vectors.T
             norms = np.linalg.norm(vectors, axis=1) + 1e-12
-        sims = dots / (norms[None, :] * norms[js][:, None])
-        sims[np.arange(len(js)), js] = -np.inf
-        top = top_k_rows(sims, k, self.popularity)
-        return [[(self.item_ids[i], float(sims[row, i])) for i in top[row] if i >= 0]
-                for row in range(len(js))]
-
-    def fold_in(self, items: np.ndarray) -> np.ndarray:
-        """Scores of every item for a new user who interacted with `items` (indices), without
-        retraining; default: summed cosine similarity to those items' representations."""
-        vectors = self.item_vectors()
-        if sp.issparse(vectors):
-            vectors = sp.csr_matrix(vectors, dtype=np.float64)
-            norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()) + 1e-12
-            sims = np.asarray((vectors[items] @ vectors.T).todense())
-        else:
-            vectors = np.asarray(vectors, dtype=np.float64)
-            norms = np.linalg.norm(vectors, axis=1) + 1e-12
-            sims = vectors[items] @ vectors.T
-        return (sims / norms[None, :] / norms[items][:, None]).sum(axis=0)
+        return dots / (norms[None, :] * norms[js][:, None])
 
     def item_vectors(self) -> np.ndarray | sp.spmatrix:
         """Item representations for `similar_items` (dense or sparse rows); default: the

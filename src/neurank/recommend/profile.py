@@ -75,8 +75,6 @@ class ProfileConfig(BaseModel):
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"score": 1.0, "category": 0.2, "rating": 0.2})
     embedding_l2: float = Field(1e-4, ge=0.0)
-    reward_blend: float = Field(0.0, ge=0.0, description="add this x the predicted (standardised) "
-                                                         "rating to the log-probability score")
     augment: AugmentConfig | None = AugmentConfig()
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     trainer: TrainerConfig = TrainerConfig(
@@ -330,13 +328,7 @@ class ProfileModel(ProfileRecommender[ProfileConfig]):
     @torch.no_grad()
     def score_profiles(self, profiles: list[dict[str, Any]]) -> np.ndarray:
         encoded = self._encode_users(profiles)
-        scores = self.module(*_tensors(encoded))
-        if self.config.reward_blend:
-            users = self.module.user_vectors(*_tensors(encoded))
-            items = self.module.item_vectors()
-            rating = self.module.rating(users, items.unsqueeze(0).expand(len(users), -1, -1))
-            scores = torch.log_softmax(scores, 1) + self.config.reward_blend * rating
-        return scores.numpy()
+        return self.module(*_tensors(encoded)).numpy()
 
     def explain(self, profile: dict[str, Any], items: list[str], top: int = 3
                 ) -> list[list[tuple[str, float]]]:
