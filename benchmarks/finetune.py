@@ -5,7 +5,8 @@
 Steps (each skipped when its output exists, so an interrupted run resumes):
   1. `neurank finetune --dataset scifact --split train` (MNRL + Matryoshka, one BM25 hard
      negative, 3 epochs; `--force` so a worse model is still measured, the gate's verdict is
-     reported), and `neurank finetune --pairs stsb/train.tsv` (CoSENT + Matryoshka).
+     reported), the same with plain MNRL (`--matryoshka-dims none`, "scifact-plain"), and
+     `neurank finetune --pairs stsb/train.tsv` (CoSENT + Matryoshka).
   2. SciFact test, NDCG@10: `neurank index` with the base and the fine-tuned model, fusion tuned
      on train (`neurank tune`), `neurank evaluate --mode dense,hybrid`.
   3. STS-B test Spearman / ROC-AUC / F1 (`neurank finetune evaluate`) of the base, the STS-B
@@ -107,28 +108,34 @@ def main() -> None:
     scifact, stsb = args.data_root / "scifact", args.data_root / "stsb"
     base = "sentence-transformers/all-MiniLM-L6-v2"
     tuned, sts_tuned = work / "scifact-mnrl", work / "stsb-cosent"
+    plain = work / "scifact-mnrl-plain"
     step(tuned, "finetune", "--dataset", scifact, "--split", "train", "--epochs", args.epochs,
          "--out", tuned, "--force")
+    step(plain, "finetune", "--dataset", scifact, "--split", "train", "--epochs", args.epochs,
+         "--matryoshka-dims", "none", "--out", plain, "--force")
     step(sts_tuned, "finetune", "--pairs", stsb / "train.tsv", "--epochs", 2, "--out",
          sts_tuned, "--force")
     sts = {}
-    for name, model in (("base", base), ("stsb-tuned", sts_tuned), ("scifact-tuned", tuned)):
+    for name, model in (("base", base), ("stsb-tuned", sts_tuned), ("scifact-tuned", tuned),
+                        ("scifact-plain", plain)):
         report = work / f"sts-{name}.json"
         step(report, "finetune", "evaluate", model, "--pairs", stsb / "test.tsv", "--json",
              report)
         sts[name] = json.loads(report.read_text())["metrics"]
     retrieval = {"base": collection_metrics(work, "base", scifact, base),
-                 "scifact-tuned": collection_metrics(work, "tuned", scifact, str(tuned))}
+                 "scifact-tuned": collection_metrics(work, "tuned", scifact, str(tuned)),
+                 "scifact-plain": collection_metrics(work, "plain", scifact, str(plain))}
     dims = matryoshka(work, scifact, {"base": base, "scifact-tuned": str(tuned)})
     meta = {name: json.loads((folder / "manifest.json").read_text())
-            for name, folder in (("scifact-tuned", tuned), ("stsb-tuned", sts_tuned))}
+            for name, folder in (("scifact-tuned", tuned), ("stsb-tuned", sts_tuned),
+                                 ("scifact-plain", plain))}
 
     table = Table(title="SciFact test NDCG@10 (fine-tuned on SciFact train; fusion tuned on "
                         "train) and STS-B test (fine-tuned on STS-B train)", title_justify="left")
     for column in ("model", "dense", "hybrid", "STS-B Spearman", "ROC-AUC", "F1",
                    "train s", "gate (validation)"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    for name in ("base", "scifact-tuned", "stsb-tuned"):
+    for name in ("base", "scifact-tuned", "scifact-plain", "stsb-tuned"):
         r = retrieval.get(name, {})
         m = meta.get(name, {})
         gate = m.get("validation", {})

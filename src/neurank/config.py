@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +15,36 @@ _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,)(?:[^()\\]|\\
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) file; a clear error naming the file otherwise."""
+    import yaml
+
+    from neurank.errors import NeurankError
+
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise NeurankError(f"{path}: {exc}") from None
+    if not isinstance(settings, dict):
+        raise NeurankError(f"{path}: expected a mapping of settings, got {type(settings).__name__}")
+    return settings
+
+
+def validate_settings(settings: dict[str, Any], model: type[C], source: str) -> C:
+    """`model` from `settings`; a validation error names `source` and the bad fields."""
+    from pydantic import ValidationError
+
+    from neurank.errors import NeurankError
+
+    try:
+        return model.model_validate(settings)
+    except ValidationError as exc:
+        raise NeurankError(f"{source}: {exc}") from None
 
 
 class AnalyzerConfig(_Config):

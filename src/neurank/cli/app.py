@@ -26,4 +26,5 @@ from neurank.cli import (  # noqa: E402,F401
     rec_cmds,
     search_cmds,
     serve_cmds,
+    two_tower_cmds,
 )

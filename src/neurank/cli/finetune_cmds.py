@@ -40,6 +40,12 @@ def finetune_cmd(
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1,
                                                   help="At most this many steps per phase.")
                          ] = None,
+    matryoshka_dims: Annotated[str, typer.Option(
+        "--matryoshka-dims", help="Comma-separated dimensions for MatryoshkaLoss, or 'none' "
+                                  "for the plain loss.")] = "384,256,128,64,32",
+    validation_fraction: Annotated[float, typer.Option(
+        "--validation-fraction", min=0.01, max=0.5,
+        help="Share of queries (or pairs) carved out for the baseline gate.")] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
     force: Annotated[bool, typer.Option(help="Save even when worse than the base.")] = False,
 ) -> None:
@@ -56,7 +62,9 @@ def finetune_cmd(
         raise NeurankError(f"--curriculum must be none, auto or field, got {curriculum!r}")
     config = FinetuneConfig(base=base, epochs=epochs, batch_size=batch_size, lr=lr, lora=lora,
                             curriculum=curriculum, hard_negatives=hard_negatives,  # type: ignore[arg-type]
-                            max_steps=max_steps, seed=seed)
+                            max_steps=max_steps, seed=seed,
+                            matryoshka_dims=_dimensions(matryoshka_dims),
+                            validation_fraction=validation_fraction)
     queries = None
     if dataset is not None:
         queries = beir_pairs(dataset, split)
@@ -83,6 +91,19 @@ def finetune_cmd(
     result.promoted = result.improved
     save_finetuned(model, out, config, result, data)
     console.print(f"[green]saved[/] to {out} (use it as `neurank index SOURCE --model {out}`)")
+
+
+def _dimensions(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NeurankError(f"--matryoshka-dims must be integers like 384,256,128 or 'none', "
+                           f"got {text!r}") from None
+    if not dims or min(dims) < 1:
+        raise NeurankError(f"--matryoshka-dims needs positive integers, got {text!r}")
+    return sorted(set(dims), reverse=True)
 
 
 @finetune_app.command("evaluate")

@@ -141,9 +141,7 @@ def train(
 
 def _train_profile_family(family: str, train_data, data: Path, users_file: Path | None,
                           catalog, ratings, seed: int, config_file: Path | None):
-    import yaml
-    from pydantic import ValidationError
-
+    from neurank.config import read_settings, validate_settings
     from neurank.recommend import MODELS
 
     users = _beside(data, users_file, "u.user")
@@ -151,15 +149,8 @@ def _train_profile_family(family: str, train_data, data: Path, users_file: Path 
         raise NeurankError(f"--model {family} needs user features: --users FILE (or u.user "
                            "beside MovieLens data)")
     cls = MODELS[family]
-    settings = {}
-    if config_file is not None:
-        try:
-            settings = yaml.safe_load(config_file.read_text()) or {}
-            config = cls.Config.model_validate(settings)
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
-            raise NeurankError(f"{config_file}: {exc}") from None
-    else:
-        config = cls.Config()
+    settings = read_settings(config_file) if config_file is not None else {}
+    config = validate_settings(settings, cls.Config, str(config_file))
     if hasattr(config, "trainer") and "seed" not in settings.get("trainer", {}):
         config.trainer.seed = seed
     return cls(config).with_features(users, catalog, ratings).fit(train_data,

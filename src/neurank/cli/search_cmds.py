@@ -23,7 +23,8 @@ def index(
     out: Annotated[Path, typer.Option("--out", "-o", help="Collection folder to write.")],
     model: Annotated[str | None, typer.Option(help="sentence-transformers id or path.")] = None,
     encoder: Annotated[str, typer.Option(
-        help="Model runtime: onnx (int8, fast on CPU), torch, or auto (torch on a GPU).")] = "auto",
+        help="Model runtime: onnx (int8, fast on CPU), torch, or auto (torch on a GPU); or "
+             "two-tower:DIR for a model from `neurank two-tower train`.")] = "auto",
     hnsw: Annotated[bool, typer.Option("--hnsw", help="HNSW vector index instead of exact.")] = False,
     backend: Annotated[str, typer.Option(
         help="Vector backend: faiss (in process) or milvus (needs neurank[milvus]).")] = "faiss",
@@ -65,7 +66,16 @@ def index(
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
                             text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
     from neurank.encoders.resolve import BACKENDS as ENCODERS
+    from neurank.encoders.two_tower import TWO_TOWER_PREFIX, is_two_tower
 
+    if encoder.startswith(TWO_TOWER_PREFIX):
+        if model:
+            raise NeurankError("give --model or --encoder two-tower:DIR, not both")
+        model = str(Path(encoder.removeprefix(TWO_TOWER_PREFIX)).expanduser().resolve())
+        if not is_two_tower(model):
+            raise NeurankError(f"{model} is not a two-tower checkpoint (train one with "
+                               "`neurank two-tower train`)")
+        encoder = "torch"
     if encoder not in ENCODERS:
         raise NeurankError(f"--encoder must be one of {ENCODERS}, got {encoder!r}")
     config = CollectionConfig(
@@ -318,6 +328,10 @@ def tune(
         help="Tune on this seeded share of the split's queries; `evaluate` on the same split "
              "then scores only the others (for collections with test qrels only).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of --dev-fraction's draw.")] = 0,
+    held_out_of: Annotated[Path | None, typer.Option(
+        "--held-out-of", help="Tune only on the queries this trained encoder (two-tower "
+                              "checkpoint) held out of its training: the split's other queries "
+                              "trained it, so its scores on them are optimistic.")] = None,
     threshold: Annotated[str | None, typer.Option(
         help="Instead of fusion: choose the learned ranker's score threshold that maximises "
              "this metric (e.g. f1@3); hits below it are dropped.")] = None,
@@ -343,6 +357,12 @@ def tune(
         _tune_threshold(pipeline, data, threshold)
         return
     tuning_ids = None
+    if held_out_of is not None:
+        if dev_fraction is not None:
+            raise NeurankError("give --dev-fraction or --held-out-of, not both")
+        tuning_ids = _held_out_queries(held_out_of, set(data.qrels))
+        data = data.subset(set(tuning_ids))
+        console_err.print(f"tuning on the {len(tuning_ids)} queries {held_out_of} held out")
     if dev_fraction is not None:
         qids = sorted(data.qrels)
         count = min(len(qids) - 1, max(1, math.ceil(dev_fraction * len(qids))))
@@ -367,6 +387,19 @@ def tune(
                   f"{detail}, dense_weight={best.dense_weight:.2f} -> {metric}={result.score:.4f}"
                   + (f" (current settings: {before:.4f})" if before is not None else ""))
     console.print(f"saved into {collection}/manifest.json")
+
+
+def _held_out_queries(checkpoint: Path, split_ids: set[str]) -> list[str]:
+    from neurank.training.checkpoint import load_checkpoint
+
+    held = load_checkpoint(checkpoint).meta.get("data", {}).get("validation_queries")
+    if not isinstance(held, list) or not held:
+        raise NeurankError(f"{checkpoint} records no held-out validation queries")
+    known = sorted(set(held) & split_ids)
+    if not known:
+        raise NeurankError(f"none of the {len(held)} queries {checkpoint} held out are in this "
+                           "split's qrels: tune on the split it was trained on")
+    return known
 
 
 def _tune_threshold(pipeline, data, metric: str) -> None:

@@ -82,7 +82,18 @@ def load_encoder(model: str = DEFAULT_MODEL, backend: str = "auto", *,
 
     Under 'auto', a model that cannot be exported to ONNX (not Transformer + mean/cls
     pooling) runs on torch instead, with a warning; asked for explicitly, it is an error.
+    A two-tower checkpoint (`neurank two-tower train`) runs on torch.
     """
+    from neurank.encoders.two_tower import is_two_tower
+
+    if is_two_tower(model):
+        if backend == "onnx":
+            from neurank.errors import ModelError
+
+            raise ModelError(f"{model} is a two-tower model: it runs on torch, not ONNX")
+        from neurank.encoders.two_tower import TwoTowerEncoder
+
+        return TwoTowerEncoder(model)
     chosen = choose_backend(backend, device)
     if chosen == "onnx":
         from neurank.encoders.onnx import OnnxEncoder
