@@ -134,6 +134,9 @@ class CollectionConfig(_Config):
     encoder: Literal["auto", "torch", "onnx"] = Field(
         "auto", description="runtime of the model: ONNX Runtime int8 (CPU) or torch; auto = "
                             "torch on a GPU, onnx otherwise; recorded as chosen at build time")
+    dim: int | None = Field(
+        None, ge=1, description="keep the model's first `dim` dimensions, renormalised "
+                                "(Matryoshka-trained models); None = all")
     analyzer: AnalyzerConfig = AnalyzerConfig()
     vectors: VectorIndexConfig = VectorIndexConfig()
     fusion: FusionConfig = FusionConfig()

@@ -175,6 +175,9 @@ def test_cli_trains_indexes_searches_and_tunes_on_held_out_queries(tmp_path, neu
     assert f"tuning on the {len(held)} queries" in tuned.stderr
     record = json.loads((coll / "manifest.json").read_text())["config"]["tuned_on"]
     assert sorted(record["query_ids"]) == sorted(held)
+    neurank("reindex", coll, "--encoder", f"two-tower:{model}", "--dim", 4)
+    config = json.loads((coll / "manifest.json").read_text())["config"]
+    assert (config["dim"], config["tuned_on"]) == (4, None)
     refused = neurank("index", sample_dir, "--out", tmp_path / "x", "--encoder",
                       f"two-tower:{sample_dir}", check=False)
     assert refused.returncode == 2 and "not a two-tower checkpoint" in refused.stderr

@@ -25,6 +25,9 @@ def index(
     encoder: Annotated[str, typer.Option(
         help="Model runtime: onnx (int8, fast on CPU), torch, or auto (torch on a GPU); or "
              "two-tower:DIR for a model from `neurank two-tower train`.")] = "auto",
+    dim: Annotated[int | None, typer.Option(
+        min=1, help="Keep the model's first DIM dimensions, renormalised (Matryoshka models: "
+                    "smaller index, faster search).")] = None,
     hnsw: Annotated[bool, typer.Option("--hnsw", help="HNSW vector index instead of exact.")] = False,
     backend: Annotated[str, typer.Option(
         help="Vector backend: faiss (in process) or milvus (needs neurank[milvus]).")] = "faiss",
@@ -65,21 +68,9 @@ def index(
                            "(or `neurank optimize`/PUT /documents to update it)")
     documents = read_corpus(source, id_field=id_field, title_field=title_field,
                             text_field=text_field, on_empty=on_empty)  # type: ignore[arg-type]
-    from neurank.encoders.resolve import BACKENDS as ENCODERS
-    from neurank.encoders.two_tower import TWO_TOWER_PREFIX, is_two_tower
-
-    if encoder.startswith(TWO_TOWER_PREFIX):
-        if model:
-            raise NeurankError("give --model or --encoder two-tower:DIR, not both")
-        model = str(Path(encoder.removeprefix(TWO_TOWER_PREFIX)).expanduser().resolve())
-        if not is_two_tower(model):
-            raise NeurankError(f"{model} is not a two-tower checkpoint (train one with "
-                               "`neurank two-tower train`)")
-        encoder = "torch"
-    if encoder not in ENCODERS:
-        raise NeurankError(f"--encoder must be one of {ENCODERS}, got {encoder!r}")
+    model, encoder = _model_and_runtime(model, encoder)
     config = CollectionConfig(
-        encoder=encoder,
+        encoder=encoder, dim=dim,
         analyzer=AnalyzerConfig(stemmer=None if stemmer == "none" else stemmer,
                                 stopwords=None if stopwords == "none" else stopwords),
         vectors=VectorIndexConfig(backend=backend, kind="hnsw" if hnsw else "flat",
@@ -104,6 +95,24 @@ def index(
                   f"{collection.config.encoder} (generation {collection.generation})")
 
 
+def _model_and_runtime(model: str | None, encoder: str) -> tuple[str | None, str]:
+    """(--model, --encoder) with `--encoder two-tower:DIR` turned into that model on torch."""
+    from neurank.encoders.resolve import BACKENDS as ENCODERS
+    from neurank.encoders.two_tower import TWO_TOWER_PREFIX, is_two_tower
+
+    if encoder.startswith(TWO_TOWER_PREFIX):
+        if model:
+            raise NeurankError("give --model or --encoder two-tower:DIR, not both")
+        model = str(Path(encoder.removeprefix(TWO_TOWER_PREFIX)).expanduser().resolve())
+        if not is_two_tower(model):
+            raise NeurankError(f"{model} is not a two-tower checkpoint (train one with "
+                               "`neurank two-tower train`)")
+        return model, "torch"
+    if encoder not in ENCODERS:
+        raise NeurankError(f"--encoder must be one of {ENCODERS}, got {encoder!r}")
+    return model, encoder
+
+
 def _reusable_vectors(folder: Path, config) -> dict | None:
     """Vectors of the collection in `folder` by content, when it was built with the same model
     on the runtime this build will use (None otherwise: different vectors)."""
@@ -116,8 +125,8 @@ def _reusable_vectors(folder: Path, config) -> dict | None:
     except CollectionError:
         return None
     try:
-        if (old.config.model, old.config.encoder) != (config.model,
-                                                      choose_backend(config.encoder)):
+        if (old.config.model, old.config.encoder, old.config.dim) != (
+                config.model, choose_backend(config.encoder), config.dim):
             return None
         return old.vectors_by_content()
     finally:
@@ -137,6 +146,39 @@ def optimize(
     console.print(f"[green]optimized[/] {collection}: {before} segment(s) -> "
                   f"{len(loaded.segments)}, {len(loaded)} documents (generation "
                   f"{loaded.generation})")
+
+
+@app.command()
+def reindex(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    model: Annotated[str | None, typer.Option(
+        help="The new model: id, folder, or a fine-tuned checkpoint.")] = None,
+    encoder: Annotated[str, typer.Option(
+        help="Runtime (auto, onnx, torch) or two-tower:DIR.")] = "auto",
+    dim: Annotated[int | None, typer.Option(
+        min=1, help="Keep the model's first DIM dimensions, renormalised.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Encoding batch size.")] = None,
+) -> None:
+    """Re-encode a collection with another model, atomically: searches keep the old vectors
+    until the new generation commits. Fusion tuning and a learned ranker are dropped."""
+    from neurank.index.collection import Collection
+
+    model, encoder = _model_and_runtime(model, encoder)
+    if model is None:
+        raise NeurankError("give the new model: --model MODEL or --encoder two-tower:DIR")
+    loaded = Collection.load(collection)
+    dropped = [name for name, present in (
+        ("fusion tuning", loaded.config.tuned_on is not None),
+        ("score threshold", loaded.config.min_score is not None),
+        ("learned ranker", loaded.ranker_folder is not None)) if present]
+    console_err.print(f"re-encoding {len(loaded)} documents of {collection} with {model}")
+    rebuilt = loaded.reindex(model, encoder=encoder, dim=dim, batch_size=batch_size)
+    console.print(f"[green]reindexed[/] {collection} with {rebuilt.config.model} on "
+                  f"{rebuilt.config.encoder} ({rebuilt.vectors.dim}-d, generation "
+                  f"{rebuilt.generation})")
+    if dropped:
+        console.print(f"dropped, made for the old vectors: {', '.join(dropped)}; run `neurank "
+                      "tune` / `neurank ranker train` again")
 
 
 def _pipeline(folder: Path):

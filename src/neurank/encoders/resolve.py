@@ -77,7 +77,18 @@ def choose_backend(backend: str, device: str | None = None) -> str:
 
 
 def load_encoder(model: str = DEFAULT_MODEL, backend: str = "auto", *,
-                 device: str | None = None) -> Encoder:
+                 device: str | None = None, dim: int | None = None) -> Encoder:
+    """The encoder for `model` on `backend`, its vectors cut to `dim` dimensions and
+    renormalised when `dim` is given (Matryoshka)."""
+    encoder = _load_full_encoder(model, backend, device)
+    if dim is None or dim == encoder.dim:
+        return encoder
+    from neurank.encoders.truncated import TruncatedEncoder
+
+    return TruncatedEncoder(encoder, dim)
+
+
+def _load_full_encoder(model: str, backend: str, device: str | None) -> Encoder:
     """The encoder for `model` on `backend` ('onnx' = ONNX Runtime int8, CPU).
 
     Under 'auto', a model that cannot be exported to ONNX (not Transformer + mean/cls

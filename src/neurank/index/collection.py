@@ -42,7 +42,7 @@ from neurank.artifacts import (
     write_manifest,
 )
 from neurank.artifacts import read_manifest as _read_manifest
-from neurank.config import CollectionConfig
+from neurank.config import CollectionConfig, FusionConfig
 from neurank.data.corpus import Document
 from neurank.errors import CollectionError, DataError, NotFoundError
 from neurank.index.bm25 import BM25Index
@@ -237,7 +237,11 @@ class Collection:
         if encoder is None:
             from neurank.encoders.resolve import load_encoder
 
-            encoder = load_encoder(config.model, config.encoder)
+            encoder = load_encoder(config.model, config.encoder, dim=config.dim)
+        elif config.dim is not None and encoder.dim != config.dim:
+            from neurank.encoders.truncated import TruncatedEncoder
+
+            encoder = TruncatedEncoder(encoder, config.dim)
         config = config.model_copy(update={"encoder": encoder.backend})
         lock = WriterLock(folder)
         try:
@@ -338,6 +342,23 @@ class Collection:
         vectors = self.vectors.vectors_for(rows)
         return {documents[int(r)].content: vectors[i] for i, r in enumerate(rows)}
 
+    def reindex(self, model: str, *, encoder: str = "auto", dim: int | None = None,
+                batch_size: int | None = None, show_progress: bool = True) -> Collection:
+        """This folder's documents encoded by another model, committed as its next generation
+        (the current one serves until the manifest swap). Documents, metadata, BM25 and boosts
+        stay; the fusion tuning, score threshold and learned ranker were fitted to the old
+        vectors' scores and are dropped (run `tune` / `ranker train` again)."""
+        rows = sorted(self._row_of.values())
+        fetched = self.documents(rows)
+        documents = [fetched[r] for r in rows]
+        config = self.config.model_copy(update={
+            "model": model, "encoder": encoder, "dim": dim, "fusion": FusionConfig(),
+            "tuned_on": None, "min_score": None})
+        folder = self.folder
+        self.close()
+        return Collection.build(folder, documents, config, batch_size=batch_size,
+                                show_progress=show_progress)
+
     def close(self) -> None:
         """Drop uncommitted changes' lock and close the files (the object is unusable after)."""
         if self._lock is not None:
@@ -356,7 +377,8 @@ class Collection:
         if self._encoder is None:
             from neurank.encoders.resolve import load_encoder
 
-            self._encoder = load_encoder(self.config.model, self.config.encoder)
+            self._encoder = load_encoder(self.config.model, self.config.encoder,
+                                         dim=self.config.dim)
             if self._encoder.dim != self.vectors.dim:
                 raise CollectionError(f"model {self.config.model!r} makes {self._encoder.dim}-d "
                                       f"vectors, the collection holds {self.vectors.dim}-d ones")
@@ -600,10 +622,10 @@ class Collection:
 
     def update_config(self, config: CollectionConfig) -> None:
         """Store new search settings (fusion, boosts) without touching the indexes."""
-        fixed = ("model", "encoder", "analyzer", "vectors")
+        fixed = ("model", "encoder", "dim", "analyzer", "vectors")
         if any(getattr(config, name) != getattr(self.config, name) for name in fixed):
-            raise CollectionError("model, encoder, analyzer and vector settings are fixed at build "
-                                  "time; rebuild the collection to change them")
+            raise CollectionError("model, encoder, dim, analyzer and vector settings are fixed at "
+                                  "build time; rebuild the collection (or `neurank reindex` it)")
         with self._locked_manifest() as manifest:
             self.config = config
             self._write_manifest(manifest.files, manifest.deletes)
