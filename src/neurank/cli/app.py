@@ -24,6 +24,7 @@ from neurank.cli import (  # noqa: E402,F401
     finetune_cmds,
     ranker_cmds,
     rec_cmds,
+    runs_cmds,
     search_cmds,
     serve_cmds,
     two_tower_cmds,

@@ -8,25 +8,10 @@ from typing import Annotated
 import typer
 
 from neurank.cli.app import app, console, console_err
-from neurank.errors import NeurankError
 
 two_tower_app = typer.Typer(help="Two-tower retrieval trained from scratch (GloVe or random "
                                  "word embeddings, InfoNCE), usable as a collection's encoder.")
 app.add_typer(two_tower_app, name="two-tower")
-
-
-def read_two_tower_source(source: Path, split: str | None):
-    """TwoTowerData from a BEIR folder (its `split` qrels when present) or a corpus file."""
-    from neurank.data.beir import read_beir
-    from neurank.data.corpus import read_corpus
-    from neurank.finetune.two_tower import two_tower_data
-
-    if source.is_dir() and split and (source / "qrels" / f"{split}.tsv").exists():
-        dataset = read_beir(source, split, load_corpus=True, on_empty="skip")
-        assert dataset.corpus is not None
-        return two_tower_data(dataset.corpus, dataset.queries, dataset.qrels,
-                              source=f"{source} ({split})")
-    return two_tower_data(read_corpus(source, on_empty="skip"), source=str(source))
 
 
 @two_tower_app.command("train")
@@ -50,7 +35,12 @@ def train_cmd(
     """Train a two-tower retriever; use it with `neurank index SOURCE --encoder two-tower:OUT`."""
     from neurank.config import read_settings, validate_settings
     from neurank.finetune.data import fingerprint
-    from neurank.finetune.two_tower import TwoTowerConfig, save_two_tower, train_two_tower
+    from neurank.finetune.two_tower import (
+        TwoTowerConfig,
+        read_two_tower_source,
+        save_two_tower,
+        train_two_tower,
+    )
 
     settings = read_settings(config_file) if config_file is not None else {}
     for key, value in (("pooling", pooling), ("embeddings", embeddings)):
@@ -62,8 +52,6 @@ def train_cmd(
         if value is not None:
             trainer.setdefault(key, value)
     config = validate_settings(settings, TwoTowerConfig, str(config_file or "options"))
-    if not source.exists():
-        raise NeurankError(f"{source} does not exist")
     data = read_two_tower_source(source, split)
     model, vocabulary, result = train_two_tower(data, config, log=console_err.print)
     save_two_tower(model, vocabulary, out, config, result,

@@ -113,6 +113,21 @@ def two_tower_data(documents: list[Document], queries: dict[str, str] | None = N
                                         for i in sorted(picked)], source)
 
 
+def read_two_tower_source(source: Path, split: str | None) -> TwoTowerData:
+    """TwoTowerData from a BEIR folder (its `split` qrels when present) or a corpus file."""
+    from neurank.data.beir import read_beir
+    from neurank.data.corpus import read_corpus
+
+    if not source.exists():
+        raise NeurankError(f"{source} does not exist")
+    if source.is_dir() and split and (source / "qrels" / f"{split}.tsv").exists():
+        dataset = read_beir(source, split, load_corpus=True, on_empty="skip")
+        assert dataset.corpus is not None
+        return two_tower_data(dataset.corpus, dataset.queries, dataset.qrels,
+                              source=f"{source} ({split})")
+    return two_tower_data(read_corpus(source, on_empty="skip"), source=str(source))
+
+
 class _PairSampler:
     """Token ids of every document, split into sentences once; an epoch's pairs drawn anew."""
 
