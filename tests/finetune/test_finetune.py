@@ -2,6 +2,7 @@
 model (CoSENT, MNRL + Matryoshka + BM25 negatives, LoRA, curriculum) and the checkpoint."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -131,3 +132,41 @@ def test_cli_gate_and_evaluate(neurank, tiny_model_dir, scored_pairs, tmp_path):
     assert report["model"] == str(tmp_path / "kept")
     usage = neurank("finetune", "--out", tmp_path / "x", check=False)
     assert usage.returncode != 0 and "--pairs FILE or --dataset" in usage.stderr
+
+
+def test_tune_held_out_of_a_finetuned_model_uses_its_gate_queries(neurank, tiny_model_dir,
+                                                                  sample_dir, tmp_path):
+    """Recorded by new checkpoints, recomputed (data checked by sha256) for older ones."""
+    from sentence_transformers import SentenceTransformer
+
+    from neurank.finetune.data import fingerprint
+    from neurank.finetune.train import FinetuneResult, held_out_queries
+
+    queries = beir_pairs(sample_dir, "train")
+    expected = sorted(held_out_queries(queries.query_ids, 0.1, 0))
+    assert expected and set(expected) < set(queries.query_ids)
+    neurank("finetune", "--dataset", sample_dir, "--base", tiny_model_dir, "--max-steps", 1,
+            "--epochs", 1, "--batch-size", 4, "--matryoshka-dims", "none", "--out",
+            tmp_path / "new", "--force")
+    manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
+    assert manifest["data"]["validation_queries"] == expected
+    assert manifest["config"]["matryoshka_dims"] == []
+    old = tmp_path / "old"  # as saved before the ids were recorded
+    save_finetuned(SentenceTransformer(str(tiny_model_dir), device="cpu"), old,
+                   FinetuneConfig(base=str(tiny_model_dir)),
+                   FinetuneResult({"ndcg@10": 0.1}, {"ndcg@10": 0.2}, "ndcg@10", True, 1.0),
+                   {"dataset": str(sample_dir), "split": "train",
+                    "sha256": fingerprint(sample_dir)})
+    neurank("index", sample_dir, "--out", tmp_path / "coll", "--model", tiny_model_dir)
+    for checkpoint in (tmp_path / "new", old):
+        tuned = neurank("tune", tmp_path / "coll", "--dataset", sample_dir, "--split", "train",
+                        "--held-out-of", checkpoint)
+        assert f"tuning on the {len(expected)} queries" in tuned.stderr
+        record = json.loads((tmp_path / "coll" / "manifest.json").read_text())
+        assert record["config"]["tuned_on"]["query_ids"] == expected
+    other = tmp_path / "other"
+    shutil.copytree(sample_dir, other)
+    (other / "corpus.jsonl").write_text((sample_dir / "corpus.jsonl").read_text() + "\n")
+    refused = neurank("tune", tmp_path / "coll", "--dataset", other, "--split", "train",
+                      "--held-out-of", old, check=False)
+    assert refused.returncode == 2 and "sha256 differs" in refused.stderr

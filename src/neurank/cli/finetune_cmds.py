@@ -53,7 +53,12 @@ def finetune_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from neurank.finetune.data import beir_pairs, bm25_negatives, fingerprint, read_pairs
-    from neurank.finetune.train import FinetuneConfig, finetune, save_finetuned
+    from neurank.finetune.train import (
+        FinetuneConfig,
+        finetune,
+        held_out_queries,
+        save_finetuned,
+    )
 
     if out is None or (pairs is None) == (dataset is None):
         raise NeurankError("give --out and one of --pairs FILE or --dataset BEIR_DIR "
@@ -74,7 +79,9 @@ def finetune_cmd(
             if not hard_negatives:
                 queries.pairs.negatives = None
         training = queries.pairs
-        data = {"dataset": str(dataset), "split": split, "sha256": fingerprint(dataset)}
+        data = {"dataset": str(dataset), "split": split, "sha256": fingerprint(dataset),
+                "validation_queries": sorted(held_out_queries(
+                    queries.query_ids, config.validation_fraction, config.seed))}
     else:
         assert pairs is not None
         training = read_pairs(pairs)

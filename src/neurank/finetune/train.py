@@ -77,6 +77,14 @@ def _carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 
+def held_out_queries(query_ids: list[str], fraction: float, seed: int) -> set[str]:
+    """The whole queries the baseline gate validates on (they never train): a seeded carve of
+    the sorted distinct ids, so it can be recomputed from the data and the config alone."""
+    ids = sorted(set(query_ids))
+    _, held = _carve(len(ids), fraction, seed)
+    return {ids[i] for i in held}
+
+
 def _phases(pairs: PairSet, curriculum: str) -> list[tuple[str, np.ndarray]]:
     """(phase name, rows) in training order: one phase of everything without a curriculum."""
     if curriculum == "none":
@@ -203,9 +211,7 @@ def finetune(config: FinetuneConfig, pairs: PairSet, *, queries: QueryPairs | No
     start = time.monotonic()
     fit_rows, val_rows = _carve(len(pairs), config.validation_fraction, config.seed)
     if queries is not None:  # carve whole queries, so a validation query never trains
-        ids = sorted(set(queries.query_ids))
-        _, val_q = _carve(len(ids), config.validation_fraction, config.seed)
-        held = {ids[i] for i in val_q}
+        held = held_out_queries(queries.query_ids, config.validation_fraction, config.seed)
         val_rows = np.array([i for i, q in enumerate(queries.query_ids) if q in held])
         fit_rows = np.array([i for i, q in enumerate(queries.query_ids) if q not in held])
     validate = _Validator(pairs, queries, val_rows, config.seed)
