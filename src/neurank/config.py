@@ -125,6 +125,11 @@ class TuningRecord(_Config):
     query_ids: list[str] | None = Field(
         None, description="with --dev-fraction: the queries of the split tuning used; "
                           "evaluate leaves them out of that split")
+    cv_folds: int | None = Field(None, description="with --cv K: the number of folds")
+    cv_score: float | None = Field(
+        None, description="with --cv K: the metric with every query scored by settings chosen "
+                          "on the other folds (what tuning on this split is worth on unseen "
+                          "queries)")
 
 
 class CollectionConfig(_Config):

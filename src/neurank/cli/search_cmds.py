@@ -274,7 +274,10 @@ def evaluate(
         else:
             console_err.print(f"[yellow]warning:[/] fusion was tuned on {tuned.dataset}/"
                               f"{tuned.split} ({tuned.queries} queries): hybrid figures on the "
-                              "same split are optimistic; report a split the settings never saw")
+                              "same split are optimistic; report a split the settings never saw"
+                              + (f" (or the {tuned.cv_folds}-fold cross-validated "
+                                 f"{tuned.metric} {tuned.cv_score:.4f} `tune --cv` measured)"
+                                 if tuned.cv_score is not None else ""))
     reports = []
     for m in modes:
         result, run = evaluate_collection(pipeline, data, mode=m,  # type: ignore[arg-type]
@@ -369,7 +372,12 @@ def tune(
         "--dev-fraction", min=0.05, max=0.9,
         help="Tune on this seeded share of the split's queries; `evaluate` on the same split "
              "then scores only the others (for collections with test qrels only).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of --dev-fraction's draw.")] = 0,
+    cv: Annotated[int | None, typer.Option(
+        "--cv", min=2, help="Also estimate by K-fold cross-validation what the tuned settings "
+                            "score on queries they were not chosen on (for a split that is "
+                            "also reported, e.g. test qrels only).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --dev-fraction's draw and --cv's folds.")
+                    ] = 0,
     held_out_of: Annotated[Path | None, typer.Option(
         "--held-out-of", help="Tune only on the queries this trained encoder (a two-tower or "
                               "fine-tuned checkpoint) held out of its training: the split's "
@@ -419,8 +427,17 @@ def tune(
     before = next((score for cfg, score in result.trials if cfg == pipeline.fusion), None)
     from neurank.config import TuningRecord
 
+    validation = None
+    if cv is not None:
+        from neurank.search.tune import cross_validate
+
+        try:
+            validation = cross_validate(result, cv, seed)
+        except ValueError as exc:
+            raise NeurankError(str(exc)) from None
     record = TuningRecord(dataset=data.name, split=split, queries=len(data.qrels), metric=metric,
-                          score=result.score, query_ids=tuning_ids)
+                          score=result.score, query_ids=tuning_ids, cv_folds=cv,
+                          cv_score=validation.score if validation else None)
     config = pipeline.collection.config.model_copy(update={"fusion": result.best,
                                                            "tuned_on": record})
     pipeline.collection.update_config(config)
@@ -429,6 +446,11 @@ def tune(
     console.print(f"best on {data.name}/{split} ({len(data.qrels)} queries): {best.method} "
                   f"{detail}, dense_weight={best.dense_weight:.2f} -> {metric}={result.score:.4f}"
                   + (f" (current settings: {before:.4f})" if before is not None else ""))
+    if validation is not None:
+        console.print(f"{cv}-fold cross-validated {metric}: {validation.score:.4f} (each query "
+                      f"scored by the settings chosen on the other folds; folds "
+                      f"{', '.join(f'{v:.4f}' for v in validation.fold_scores)}); the saved "
+                      f"settings are chosen on all {len(data.qrels)} queries")
     console.print(f"saved into {collection}/manifest.json")
 
 

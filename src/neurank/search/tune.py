@@ -24,6 +24,36 @@ class TuneResult:
     score: float
     metric: str
     trials: list[tuple[FusionConfig, float]]
+    per_query: np.ndarray
+    """(settings, queries): the metric of every query under every setting of `trials`"""
+    query_ids: list[str]
+
+
+@dataclass
+class CrossValidation:
+    score: float
+    """mean over all queries, each scored by the settings chosen on the other folds"""
+    fold_scores: list[float]
+    fold_choices: list[FusionConfig]
+
+
+def cross_validate(result: TuneResult, folds: int, seed: int = 0) -> CrossValidation:
+    """K-fold estimate of what tuning on this split is worth on queries it did not see: for
+    each fold the setting with the best mean on the other folds scores the fold's queries."""
+    n = len(result.query_ids)
+    if not 2 <= folds <= n:
+        raise ValueError(f"--cv needs 2 to {n} folds (one query at least per fold), got {folds}")
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    held_scores = np.empty(n)
+    fold_scores, choices = [], []
+    for fold in range(folds):
+        held = fold_of == fold
+        chosen = int(np.argmax(result.per_query[:, ~held].mean(axis=1)))  # first of ties
+        held_scores[held] = result.per_query[chosen, held]
+        fold_scores.append(float(held_scores[held].mean()))
+        choices.append(result.trials[chosen][0])
+    return CrossValidation(float(held_scores.mean()), fold_scores, choices)
 
 
 def default_grid(base: FusionConfig) -> list[FusionConfig]:
@@ -59,14 +89,18 @@ def tune_fusion(
                                      depth=pipeline.depth("hybrid", k),
                                      show_progress=show_progress)
     trials = []
-    for config in tqdm(grid, desc="tuning fusion", disable=not show_progress):
+    per_query = np.zeros((len(grid), len(dataset.qrels)))
+    judged = list(dataset.qrels)
+    for row, config in enumerate(tqdm(grid, desc="tuning fusion", disable=not show_progress)):
         scorer = FusionScorer(config)
         run = {}
         for qid, cands in zip(qids, candidates, strict=True):
             ranking = pipeline.finish(cands, k, scorer)
             run[qid] = dict(zip(pipeline.collection.ids_of(ranking.rows), ranking.score.tolist(),
                                 strict=True))
-        score = evaluate_run(run, dataset.qrels, [metric])[0][metric]
-        trials.append((config, score))
+        means, values = evaluate_run(run, dataset.qrels, [metric])
+        per_query[row] = [values[q][metric] for q in judged]
+        trials.append((config, means[metric]))
     best, best_score = max(trials, key=lambda t: t[1])  # first of equal scores wins
-    return TuneResult(best=best, score=best_score, metric=metric, trials=trials)
+    return TuneResult(best=best, score=best_score, metric=metric, trials=trials,
+                      per_query=per_query, query_ids=judged)
