@@ -5,11 +5,13 @@
 Steps (each skipped when its output exists, so an interrupted run resumes):
   1. `neurank finetune --dataset scifact --split train` (MNRL + Matryoshka, one BM25 hard
      negative, 3 epochs; `--force` so a worse model is still measured, the gate's verdict is
-     reported), the same with plain MNRL (`--matryoshka-dims none`, "scifact-plain"), and
+     reported), the same with plain MNRL (`--matryoshka-dims none`, "scifact-plain") and with
+     plain MNRL and a 3% gate carve ("scifact-plain-97"), and
      `neurank finetune --pairs stsb/train.tsv` (CoSENT + Matryoshka).
   2. SciFact test, NDCG@10: `neurank index` with the base and the fine-tuned models, fusion tuned
      on train (`neurank tune`; for a fine-tuned model only on the train queries its gate held
-     out, `--held-out-of`), `neurank evaluate --mode dense,hybrid`.
+     out, `--held-out-of`), `neurank evaluate --mode dense,hybrid`; on the plain-MNRL model's
+     collection also the learned ranker (`neurank ranker train`, then `--mode learned`).
   3. STS-B test Spearman / ROC-AUC / F1 (`neurank finetune evaluate`) of the base, the STS-B
      model and the SciFact model (forgetting).
   4. Matryoshka: NDCG@10 of exact cosine retrieval on SciFact test with embeddings truncated to
@@ -34,6 +36,13 @@ from rich.console import Console
 from rich.table import Table
 
 DIMS = (384, 256, 128, 64, 32)
+# name -> (checkpoint folder, `neurank finetune` flags); the names key the cached results
+SCIFACT_VARIANTS = {
+    "scifact-tuned": ("scifact-mnrl", []),
+    "scifact-plain": ("scifact-mnrl-plain", ["--matryoshka-dims", "none"]),
+    "scifact-plain-97": ("scifact-mnrl-plain-97", ["--matryoshka-dims", "none",
+                                                    "--validation-fraction", "0.03"]),
+}
 console = Console()
 
 
@@ -63,6 +72,19 @@ def collection_metrics(work: Path, name: str, scifact: Path, model: str,
     data = json.loads(report.read_text())
     reports = data if isinstance(data, list) else data.get("reports", [data])
     return {r["mode"]: r["metrics"]["ndcg@10"] for r in reports}
+
+
+def ranker_on_top(work: Path, name: str, scifact: Path) -> float:
+    """SciFact test NDCG@10 of the learned ranker (default neural, trained on SciFact train)
+    over a fine-tuned model's collection."""
+    folder, report = work / f"collection-{name}", work / f"evaluate-{name}-learned.json"
+    if not report.exists():
+        neurank("ranker", "train", folder, "--dataset", scifact, "--split", "train")
+        neurank("evaluate", folder, "--dataset", scifact, "--split", "test", "--mode", "learned",
+                "--json", report)
+    data = json.loads(report.read_text())
+    reports = data if isinstance(data, list) else data.get("reports", [data])
+    return reports[0]["metrics"]["ndcg@10"]
 
 
 def matryoshka(work: Path, scifact: Path, models: dict[str, str]) -> dict[str, dict[int, float]]:
@@ -112,41 +134,41 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     scifact, stsb = args.data_root / "scifact", args.data_root / "stsb"
     base = "sentence-transformers/all-MiniLM-L6-v2"
-    tuned, sts_tuned = work / "scifact-mnrl", work / "stsb-cosent"
-    plain = work / "scifact-mnrl-plain"
-    step(tuned, "finetune", "--dataset", scifact, "--split", "train", "--epochs", args.epochs,
-         "--out", tuned, "--force")
-    step(plain, "finetune", "--dataset", scifact, "--split", "train", "--epochs", args.epochs,
-         "--matryoshka-dims", "none", "--out", plain, "--force")
+    sts_tuned = work / "stsb-cosent"
+    variants = {name: work / folder for name, (folder, _) in SCIFACT_VARIANTS.items()}
+    for name, (_, flags) in SCIFACT_VARIANTS.items():
+        step(variants[name], "finetune", "--dataset", scifact, "--split", "train", "--epochs",
+             args.epochs, *flags, "--out", variants[name], "--force")
     step(sts_tuned, "finetune", "--pairs", stsb / "train.tsv", "--epochs", 2, "--out",
          sts_tuned, "--force")
     sts = {}
-    for name, model in (("base", base), ("stsb-tuned", sts_tuned), ("scifact-tuned", tuned),
-                        ("scifact-plain", plain)):
+    for name, model in (("base", base), ("stsb-tuned", sts_tuned), *variants.items()):
         report = work / f"sts-{name}.json"
         step(report, "finetune", "evaluate", model, "--pairs", stsb / "test.tsv", "--json",
              report)
         sts[name] = json.loads(report.read_text())["metrics"]
-    retrieval = {"base": collection_metrics(work, "base", scifact, base, False),
-                 "scifact-tuned": collection_metrics(work, "tuned", scifact, str(tuned), True),
-                 "scifact-plain": collection_metrics(work, "plain", scifact, str(plain), True)}
-    dims = matryoshka(work, scifact, {"base": base, "scifact-tuned": str(tuned)})
+    retrieval = {"base": collection_metrics(work, "base", scifact, base, False)}
+    for name, folder in variants.items():
+        retrieval[name] = collection_metrics(work, name.removeprefix("scifact-"), scifact,
+                                             str(folder), True)
+    retrieval["scifact-plain"]["learned"] = ranker_on_top(work, "plain", scifact)
+    dims = matryoshka(work, scifact, {"base": base,
+                                      "scifact-tuned": str(variants["scifact-tuned"])})
     meta = {name: json.loads((folder / "manifest.json").read_text())
-            for name, folder in (("scifact-tuned", tuned), ("stsb-tuned", sts_tuned),
-                                 ("scifact-plain", plain))}
+            for name, folder in (*variants.items(), ("stsb-tuned", sts_tuned))}
 
     table = Table(title="SciFact test NDCG@10 (fine-tuned on SciFact train; fusion tuned on "
                         "train) and STS-B test (fine-tuned on STS-B train)", title_justify="left")
-    for column in ("model", "dense", "hybrid", "STS-B Spearman", "ROC-AUC", "F1",
+    for column in ("model", "dense", "hybrid", "+ ranker", "STS-B Spearman", "ROC-AUC", "F1",
                    "train s", "gate (validation)"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    for name in ("base", "scifact-tuned", "scifact-plain", "stsb-tuned"):
+    for name in ("base", *variants, "stsb-tuned"):
         r = retrieval.get(name, {})
         m = meta.get(name, {})
         gate = m.get("validation", {})
         verdict = (f"{gate['primary']} {gate['base'][gate['primary']]:.4f} -> "
                    f"{gate['finetuned'][gate['primary']]:.4f}") if gate else ""
-        table.add_row(name, *(f"{r[k]:.4f}" if k in r else "" for k in ("dense", "hybrid")),
+        table.add_row(name, *(f"{r[k]:.4f}" if k in r else "" for k in ("dense", "hybrid", "learned")),
                       *(f"{sts[name][k]:.4f}" for k in ("spearman", "roc_auc", "f1")),
                       f"{m['seconds']:.0f}" if m else "", verdict)
     console.print(table)
