@@ -83,6 +83,7 @@ def plot_curves(runs: list[RunSummary], metric: str, path: Path, root: Path,
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 5))
+    axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # distinct up to 20 curves
     drawn = 0
     for run in runs[:top]:
         points = [(h["epoch"], h[metric]) for h in run.history if metric in h]
