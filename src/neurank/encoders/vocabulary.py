@@ -43,16 +43,13 @@ class WordVocabulary:
                 if c >= min_count][: max(0, max_size - len(SPECIAL))]
         return cls([*SPECIAL, *kept])
 
-    def ids(self, text: str, max_length: int) -> list[int]:
-        return [self.index.get(word, 1) for word in self.analyzer(text)[:max_length]] or [1]
+    def word_ids(self, text: str) -> list[int]:
+        """Ids of the text's words (1 for words outside the vocabulary); [] for no words."""
+        return [self.index.get(word, 1) for word in self.analyzer(text)]
 
     def batch(self, texts: list[str], max_length: int) -> np.ndarray:
         """(len(texts), longest) int64 ids, zero-padded; an empty text is one unknown word."""
-        rows = [self.ids(text, max_length) for text in texts]
-        out = np.zeros((len(rows), max(map(len, rows), default=1)), dtype=np.int64)
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = row
-        return out
+        return pad_ids([self.word_ids(text)[:max_length] or [1] for text in texts])
 
     def idf(self, documents: Iterable[str]) -> np.ndarray:
         """BM25's idf of every vocabulary word over `documents` (specials get the mean)."""
@@ -72,6 +69,14 @@ class WordVocabulary:
     @classmethod
     def load(cls, path: Path) -> WordVocabulary:
         return cls(path.read_text(encoding="utf-8").splitlines())
+
+
+def pad_ids(rows: list[list[int]]) -> np.ndarray:
+    """Id lists as one zero-padded int64 matrix (rows must not be empty)."""
+    out = np.zeros((len(rows), max(map(len, rows), default=1)), dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
 
 def glove_vectors(words: list[str]) -> tuple[np.ndarray, float]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from neurank.config import TrainerConfig
 from neurank.data.corpus import Document
 from neurank.encoders.two_tower import TWO_TOWER_KIND, VOCABULARY_FILE
-from neurank.encoders.vocabulary import WordVocabulary, glove_vectors
+from neurank.encoders.vocabulary import WordVocabulary, glove_vectors, pad_ids
 from neurank.errors import NeurankError
 
 GLOVE_DIM = 50
@@ -144,8 +144,8 @@ class _PairSampler:
         self.judged = [(self.words(text, config.max_query_length), rows)
                        for _, text, rows in data.train_queries]
 
-    def words(self, text: str, limit: int = 10**6) -> list[int]:
-        return [self.vocabulary.index.get(w, 1) for w in self.vocabulary.analyzer(text)][:limit]
+    def words(self, text: str, limit: int | None = None) -> list[int]:
+        return self.vocabulary.word_ids(text)[:limit]
 
     def document(self, row: int, skip: int | None = None) -> list[int]:
         parts = [self.title_ids[row]] + [s for i, s in enumerate(self.sentence_ids[row])
@@ -169,13 +169,6 @@ class _PairSampler:
         return out
 
 
-def _pad(rows: list[list[int]]) -> np.ndarray:
-    out = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
-
-
 def _batches(sampler: _PairSampler, batch_size: int, seed: int
              ) -> Callable[[int], Iterator[dict[str, Any]]]:
     import torch
@@ -188,8 +181,8 @@ def _batches(sampler: _PairSampler, batch_size: int, seed: int
             chunk = [pairs[i] for i in order[start: start + batch_size]]
             if len(chunk) < 2:
                 continue
-            yield {"queries": torch.from_numpy(_pad([c[0] for c in chunk])),
-                   "documents": torch.from_numpy(_pad([c[1] for c in chunk])),
+            yield {"queries": torch.from_numpy(pad_ids([c[0] for c in chunk])),
+                   "documents": torch.from_numpy(pad_ids([c[1] for c in chunk])),
                    "rows": torch.tensor([c[2] for c in chunk])}
     return epoch_batches
 
@@ -220,7 +213,7 @@ def _validator(sampler: _PairSampler, data: TwoTowerData, config: TwoTowerConfig
              for i, (_, _, rows) in enumerate(data.validation_queries)}
 
     def encode(tower, rows: list[list[int]], device: torch.device) -> torch.Tensor:
-        return torch.cat([tower(torch.from_numpy(_pad(rows[s: s + 512])).to(device))
+        return torch.cat([tower(torch.from_numpy(pad_ids(rows[s: s + 512])).to(device))
                           for s in range(0, len(rows), 512)])
 
     def validate(model) -> dict[str, float]:
