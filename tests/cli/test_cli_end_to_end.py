@@ -48,7 +48,8 @@ def test_evaluate_and_tune(neurank, collection, sample_dir, tmp_path):
     assert manifest["config"]["fusion"]["method"] in ("weighted", "rrf")
     assert manifest["config"]["tuned_on"] == {
         "dataset": "datasets", "split": "train", "queries": 10, "metric": "ndcg@10",
-        "score": pytest.approx(manifest["config"]["tuned_on"]["score"]), "query_ids": None}
+        "score": pytest.approx(manifest["config"]["tuned_on"]["score"]), "query_ids": None,
+        "cv_folds": None, "cv_score": None}
     result = neurank("evaluate", collection, "--dataset", sample_dir, "--mode", "bm25,dense,hybrid")
     assert all(mode in result.stdout for mode in ("bm25", "dense", "hybrid"))
     assert "tuned on" not in result.stderr  # test split: the settings never saw it
