@@ -24,15 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from rich.console import Console
+from cli_steps import console, ndcg_by_mode, neurank, step
 from rich.table import Table
 
 DIMS = (384, 256, 128, 64, 32)
@@ -43,18 +41,6 @@ SCIFACT_VARIANTS = {
     "scifact-plain-97": ("scifact-mnrl-plain-97", ["--matryoshka-dims", "none",
                                                     "--validation-fraction", "0.03"]),
 }
-console = Console()
-
-
-def neurank(*args: object) -> None:
-    command = [sys.executable, "-m", "neurank.cli", *map(str, args)]
-    console.print("$ neurank " + " ".join(map(str, args)))
-    subprocess.run(command, check=True)
-
-
-def step(output: Path, *args: object) -> None:
-    if not output.exists():
-        neurank(*args)
 
 
 def collection_metrics(work: Path, name: str, scifact: Path, model: str,
@@ -69,9 +55,7 @@ def collection_metrics(work: Path, name: str, scifact: Path, model: str,
         neurank("tune", folder, "--dataset", scifact, "--split", "train", *held_out)
         neurank("evaluate", folder, "--dataset", scifact, "--split", "test", "--mode",
                 "dense,hybrid", "--json", report)
-    data = json.loads(report.read_text())
-    reports = data if isinstance(data, list) else data.get("reports", [data])
-    return {r["mode"]: r["metrics"]["ndcg@10"] for r in reports}
+    return ndcg_by_mode(report)
 
 
 def ranker_on_top(work: Path, name: str, scifact: Path) -> float:
@@ -82,9 +66,7 @@ def ranker_on_top(work: Path, name: str, scifact: Path) -> float:
         neurank("ranker", "train", folder, "--dataset", scifact, "--split", "train")
         neurank("evaluate", folder, "--dataset", scifact, "--split", "test", "--mode", "learned",
                 "--json", report)
-    data = json.loads(report.read_text())
-    reports = data if isinstance(data, list) else data.get("reports", [data])
-    return reports[0]["metrics"]["ndcg@10"]
+    return ndcg_by_mode(report)["learned"]
 
 
 def matryoshka(work: Path, scifact: Path, models: dict[str, str]) -> dict[str, dict[int, float]]:
@@ -92,6 +74,7 @@ def matryoshka(work: Path, scifact: Path, models: dict[str, str]) -> dict[str, d
 
     from neurank.data.beir import read_beir
     from neurank.encoders.resolve import resolve_model
+    from neurank.encoders.truncated import truncate_vectors
     from neurank.eval.metrics import evaluate_run
     from neurank.finetune.data import document_text
 
@@ -111,10 +94,8 @@ def matryoshka(work: Path, scifact: Path, models: dict[str, str]) -> dict[str, d
         arrays = np.load(cache)
         out[name] = {}
         for dim in DIMS:
-            d = arrays["docs"][:, :dim]
-            q = arrays["queries"][:, :dim]
-            d = d / np.linalg.norm(d, axis=1, keepdims=True)
-            q = q / np.linalg.norm(q, axis=1, keepdims=True)
+            d = truncate_vectors(arrays["docs"], dim)  # what `index --dim` stores
+            q = truncate_vectors(arrays["queries"], dim)
             run = {}
             for qid, row in zip(qids, q @ d.T, strict=True):
                 top = np.argsort(-row)[:100]

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,10 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from rich.console import Console
+from cli_steps import console, ndcg_by_mode, neurank, step
 from rich.table import Table
 
-console = Console()
 SPEED_DOCS = 1000
 SWEEP = """trainer: two-tower
 source: {scifact}
@@ -47,26 +44,15 @@ space:
 """
 
 
-def neurank(*args: object, capture: bool = False) -> str:
-    command = [sys.executable, "-m", "neurank.cli", *map(str, args)]
-    console.print("$ neurank " + " ".join(map(str, args)))
-    done = subprocess.run(command, check=True, text=True,
-                          stdout=subprocess.PIPE if capture else None)
-    return done.stdout or ""
-
-
 def quality(work: Path, name: str, scifact: Path, extra: list[str]) -> dict[str, float]:
     model, folder, report = work / name, work / f"collection-{name}", work / f"eval-{name}.json"
-    if not model.exists():
-        neurank("two-tower", "train", scifact, "--split", "train", "--out", model, *extra)
+    step(model, "two-tower", "train", scifact, "--split", "train", "--out", model, *extra)
     if not report.exists():
         neurank("index", scifact, "--out", folder, "--encoder", f"two-tower:{model}", "--force")
         neurank("tune", folder, "--dataset", scifact, "--split", "train", "--held-out-of", model)
         neurank("evaluate", folder, "--dataset", scifact, "--split", "test", "--mode",
                 "bm25,dense,hybrid", "--json", report)
-    data = json.loads(report.read_text())
-    reports = data if isinstance(data, list) else data.get("reports", [data])
-    out = {r["mode"]: r["metrics"]["ndcg@10"] for r in reports}
+    out = ndcg_by_mode(report)
     out["train_s"] = json.loads((model / "manifest.json").read_text())["seconds"]
     return out
 

@@ -411,7 +411,9 @@ def tune(
     if held_out_of is not None:
         if dev_fraction is not None:
             raise NeurankError("give --dev-fraction or --held-out-of, not both")
-        tuning_ids = _held_out_queries(held_out_of, dataset, set(data.qrels))
+        from neurank.finetune.held_out import checkpoint_held_out_queries
+
+        tuning_ids = checkpoint_held_out_queries(held_out_of, dataset, set(data.qrels))
         data = data.subset(set(tuning_ids))
         console_err.print(f"tuning on the {len(tuning_ids)} queries {held_out_of} held out")
     if dev_fraction is not None:
@@ -452,37 +454,6 @@ def tune(
                       f"{', '.join(f'{v:.4f}' for v in validation.fold_scores)}); the saved "
                       f"settings are chosen on all {len(data.qrels)} queries")
     console.print(f"saved into {collection}/manifest.json")
-
-
-def _held_out_queries(checkpoint: Path, dataset: Path, split_ids: set[str]) -> list[str]:
-    from neurank.artifacts import read_checkpoint_manifest
-
-    meta = read_checkpoint_manifest(checkpoint)
-    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    held = data.get("validation_queries")
-    if held is None and meta.get("kind") == "encoder/finetuned" and "split" in data:
-        held = _recomputed_carve(checkpoint, meta, dataset)
-    if not isinstance(held, list) or not held:
-        raise NeurankError(f"{checkpoint} records no held-out validation queries")
-    known = sorted(set(held) & split_ids)
-    if not known:
-        raise NeurankError(f"none of the {len(held)} queries {checkpoint} held out are in this "
-                           "split's qrels: tune on the split it was trained on")
-    return known
-
-
-def _recomputed_carve(checkpoint: Path, meta: dict, dataset: Path) -> list[str]:
-    """A fine-tuned checkpoint saved before it recorded its gate's queries: the carve is a
-    function of the training data (checked by its sha256) and the config's fraction and seed."""
-    from neurank.finetune.data import beir_pairs, fingerprint
-    from neurank.finetune.train import FinetuneConfig, held_out_queries
-
-    if fingerprint(dataset) != meta["data"].get("sha256"):
-        raise NeurankError(f"{dataset} is not the data {checkpoint} was trained on (sha256 "
-                           "differs): its held-out queries cannot be recomputed")
-    config = FinetuneConfig.model_validate(meta["config"])
-    queries = beir_pairs(dataset, meta["data"]["split"])
-    return sorted(held_out_queries(queries.query_ids, config.validation_fraction, config.seed))
 
 
 def _tune_threshold(pipeline, data, metric: str) -> None:

@@ -8,7 +8,8 @@ from neurank.encoders.protocol import Encoder
 from neurank.errors import ModelError
 
 
-def _truncate(vectors: np.ndarray, dim: int) -> np.ndarray:
+def truncate_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """The first `dim` coordinates of each row, L2-normalised again (zero rows stay zero)."""
     head = np.ascontiguousarray(vectors[:, :dim], dtype=np.float32)
     norms = np.linalg.norm(head, axis=1, keepdims=True)
     return head / np.where(norms > 0, norms, 1.0)
@@ -27,8 +28,8 @@ class TruncatedEncoder:
 
     def encode(self, texts: list[str], *, batch_size: int | None = None,
                show_progress: bool = False) -> np.ndarray:
-        return _truncate(self.inner.encode(texts, batch_size=batch_size,
+        return truncate_vectors(self.inner.encode(texts, batch_size=batch_size,
                                            show_progress=show_progress), self.dim)
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        return _truncate(self.inner.encode_queries(queries), self.dim)
+        return truncate_vectors(self.inner.encode_queries(queries), self.dim)

@@ -25,6 +25,7 @@ from neurank.data.corpus import Document
 from neurank.encoders.two_tower import TWO_TOWER_KIND, VOCABULARY_FILE
 from neurank.encoders.vocabulary import WordVocabulary, glove_vectors, pad_ids
 from neurank.errors import NeurankError
+from neurank.finetune.train import held_out_queries
 
 GLOVE_DIM = 50
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -96,18 +97,16 @@ def two_tower_data(documents: list[Document], queries: dict[str, str] | None = N
         rows = sorted(row_of[d] for d, grade in relevant.items() if grade > 0 and d in row_of)
         if rows and (queries or {}).get(qid, "").strip():
             judged.append((qid, (queries or {})[qid], rows))
-    rng = np.random.default_rng(seed)
-    if judged:
-        order = rng.permutation(len(judged))
-        cut = max(1, round(validation_fraction * len(judged))) if len(judged) > 1 else 0
-        held = set(order[:cut].tolist())
-        return TwoTowerData(documents, [q for i, q in enumerate(judged) if i not in held],
-                            [q for i, q in enumerate(judged) if i in held], source)
+    if judged:  # the fine-tuning gate's carve of whole queries (one query: nothing held out)
+        held = held_out_queries([qid for qid, _, _ in judged], validation_fraction,
+                                seed) if len(judged) > 1 else set()
+        return TwoTowerData(documents, [q for q in judged if q[0] not in held],
+                            [q for q in judged if q[0] in held], source)
     titled = [i for i, doc in enumerate(documents) if doc.title.strip()]
     if not titled:
         raise NeurankError(f"{source or 'the corpus'} has no judged queries and no titles: "
                            "nothing to validate on (give a BEIR split with qrels)")
-    picked = rng.choice(titled, size=max(1, round(validation_fraction * len(titled))),
+    picked = np.random.default_rng(seed).choice(titled, size=max(1, round(validation_fraction * len(titled))),
                         replace=False)
     return TwoTowerData(documents, [], [(f"title:{documents[i].id}", documents[i].title, [int(i)])
                                         for i in sorted(picked)], source)
@@ -151,6 +150,14 @@ class _PairSampler:
         parts = [self.title_ids[row]] + [s for i, s in enumerate(self.sentence_ids[row])
                                          if i != skip]
         return [w for part in parts for w in part][: self.config.max_document_length] or [1]
+
+    def pairs_per_epoch(self) -> int:
+        """How many pairs `pairs` draws (the same every epoch), without drawing them."""
+        count = sum(len(rows) for _, rows in self.judged)
+        if self.config.self_supervised:
+            count += sum(bool(title) for title in self.title_ids)
+            count += sum(len(sentences) > 1 for sentences in self.sentence_ids)
+        return count
 
     def pairs(self, rng: np.random.Generator) -> list[tuple[list[int], list[int], int]]:
         """(query ids, document ids, document row) for one epoch."""
@@ -261,7 +268,7 @@ def train_two_tower(data: TwoTowerData, config: TwoTowerConfig, *,
     idf = torch.from_numpy(vocabulary.idf(doc.content for doc in data.documents))
     model.init_words(vectors, idf)
     sampler = _PairSampler(data, vocabulary, config)
-    per_epoch = len(sampler.pairs(np.random.default_rng(0)))
+    per_epoch = sampler.pairs_per_epoch()
     log(f"{len(data.documents)} documents, {len(data.train_queries)} judged training queries, "
         f"{per_epoch} pairs per epoch, {len(data.validation_queries)} validation queries")
     trainer = Trainer(model, config.trainer, checkpoint_dir=checkpoint_dir, callbacks=callbacks,

@@ -184,11 +184,13 @@ def load_checkpoint(folder: str | Path, *, kind: str | None = None) -> Checkpoin
                       optimizer=optimizer)
 
 
-def load_module(folder: str | Path) -> torch.nn.Module:
-    """A trained module rebuilt from its checkpoint alone (the saved spec names class and args)."""
+def load_module(source: str | Path | Checkpoint) -> torch.nn.Module:
+    """A trained module rebuilt from its checkpoint alone (the saved spec names class and args);
+    `source` is the folder, or a checkpoint already loaded from it."""
     from neurank.models.registry import build_module
 
-    checkpoint = load_checkpoint(folder)
+    checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source)
+    folder = "the checkpoint" if isinstance(source, Checkpoint) else source
     spec = checkpoint.meta.get("module")
     if not isinstance(spec, dict):
         raise CheckpointError(f"{folder} does not record how to rebuild its module")
