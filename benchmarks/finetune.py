@@ -6,7 +6,8 @@ Steps (each skipped when its output exists, so an interrupted run resumes):
   1. `neurank finetune --dataset scifact --split train` (MNRL + Matryoshka, one BM25 hard
      negative, 3 epochs; `--force` so a worse model is still measured, the gate's verdict is
      reported), the same with plain MNRL (`--matryoshka-dims none`, "scifact-plain") and with
-     plain MNRL and a 3% gate carve ("scifact-plain-97"), and
+     plain MNRL and a 3% gate carve ("scifact-plain-97"), the ablations of scifact-plain
+     (LoRA; no hard negatives; an auto curriculum of three one-epoch phases), and
      `neurank finetune --pairs stsb/train.tsv` (CoSENT + Matryoshka).
   2. SciFact test, NDCG@10: `neurank index` with the base and the fine-tuned models, fusion tuned
      on train (`neurank tune`; for a fine-tuned model only on the train queries its gate held
@@ -40,6 +41,14 @@ SCIFACT_VARIANTS = {
     "scifact-plain": ("scifact-mnrl-plain", ["--matryoshka-dims", "none"]),
     "scifact-plain-97": ("scifact-mnrl-plain-97", ["--matryoshka-dims", "none",
                                                     "--validation-fraction", "0.03"]),
+    # ablations of scifact-plain, one change each
+    "plain-lora": ("scifact-mnrl-plain-lora", ["--matryoshka-dims", "none", "--lora"]),
+    "plain-no-hard-negatives": ("scifact-mnrl-plain-no-hn", ["--matryoshka-dims", "none",
+                                                             "--no-hard-negatives"]),
+    # three phases of one epoch each: the same three epochs of compute as scifact-plain
+    "plain-curriculum": ("scifact-mnrl-plain-curriculum", ["--matryoshka-dims", "none",
+                                                           "--curriculum", "auto",
+                                                           "--epochs", "1"]),
 }
 
 
@@ -118,8 +127,9 @@ def main() -> None:
     sts_tuned = work / "stsb-cosent"
     variants = {name: work / folder for name, (folder, _) in SCIFACT_VARIANTS.items()}
     for name, (_, flags) in SCIFACT_VARIANTS.items():
-        step(variants[name], "finetune", "--dataset", scifact, "--split", "train", "--epochs",
-             args.epochs, *flags, "--out", variants[name], "--force")
+        epochs = [] if "--epochs" in flags else ["--epochs", args.epochs]
+        step(variants[name], "finetune", "--dataset", scifact, "--split", "train", *epochs,
+             *flags, "--out", variants[name], "--force")
     step(sts_tuned, "finetune", "--pairs", stsb / "train.tsv", "--epochs", 2, "--out",
          sts_tuned, "--force")
     sts = {}

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from neurank.classify.thresholds import GRID, tune_thresholds
+from neurank.classify.thresholds import GRID, Thresholds, tune_thresholds
 from neurank.eval.classification import multilabel_metrics
 from neurank.losses import FocalLoss, MultiLabelBCE
 
@@ -64,6 +64,21 @@ def test_thresholds_are_the_best_on_the_grid_and_rare_labels_fall_back():
     macro = [f1_score(truth, probabilities >= t, average="macro", zero_division=0) for t in GRID]
     assert chosen.global_threshold == pytest.approx(GRID[int(np.argmax(macro))])
     assert chosen.values["rare"] == chosen.global_threshold
+
+
+def test_thresholds_round_trip_and_follow_the_label_order():
+    chosen = Thresholds({"a": 0.3, "b": 0.7}, 0.45, ["b"])
+    payload = chosen.to_json()
+    assert payload == {"values": {"a": 0.3, "b": 0.7}, "global": 0.45, "fallback": ["b"]}
+    assert Thresholds.from_json(payload) == chosen
+    np.testing.assert_array_equal(chosen.as_array(["b", "a"]), np.float32([0.7, 0.3]))
+    assert chosen.as_array(["a"]).dtype == np.float32
+    assert Thresholds.constant(["x", "y"], 0.4) == Thresholds({"x": 0.4, "y": 0.4}, 0.4,
+                                                              ["x", "y"])
+    assert Thresholds.constant(["x"]).global_threshold == 0.5
+    for broken in ({**payload, "values": [0.3]}, {**payload, "fallback": "b"}):
+        with pytest.raises(ValueError, match="malformed thresholds"):
+            Thresholds.from_json(broken)
 
 
 def test_focal_loss_matches_its_formula_and_reduces_to_bce():

@@ -75,6 +75,11 @@ def test_aggregate_counts_judged_queries_missing_from_run_as_zero():
     assert aggregate["ndcg@10"] == pytest.approx(0.5)
 
 
+def test_no_judged_queries_aggregate_to_zero():
+    assert evaluate_run({"q1": {"a": 1.0}}, {}, ["ndcg@10", "recall@5"]) == (
+        {"ndcg@10": 0.0, "recall@5": 0.0}, {})
+
+
 def test_query_id_equal_to_doc_id_is_kept():
     # BEIR's evaluator drops such hits by default; classic collections would lose results
     _, per_query = evaluate_run({"7": {"7": 1.0}}, {"7": {"7": 1}}, ["ndcg@10"])

@@ -60,6 +60,18 @@ def test_full_ranking_metrics_by_hand():
     assert m["ndcg@3"] == pytest.approx(((1 / np.log2(3)) / ideal + 0.0) / 2)
 
 
+def test_full_ranking_metrics_skip_users_with_nothing_relevant():
+    # the empty user sits between two others: every later user must still count
+    top = np.array([[1, 2], [1, 2], [5, 1]])
+    m = full_ranking_metrics(top, [np.array([1]), np.array([], dtype=int), np.array([1])], 2)
+    assert m["recall@2"] == pytest.approx(1.0)
+    assert m["ndcg@2"] == pytest.approx((1.0 + 1 / np.log2(3)) / 2)
+    single = full_ranking_metrics(np.array([[4, 0]]), [np.array([4])], 2)
+    assert single == {"recall@2": 1.0, "ndcg@2": 1.0}
+    with pytest.raises(ValueError):
+        full_ranking_metrics(top, [np.array([1])], 2)  # one relevance list for three users
+
+
 def test_peer_rows_and_neurank_rows_share_one_evaluation_function(interactions, repo_root):
     """benchmarks/recsys.py scores implicit's models with the function neurank's rows use."""
     import importlib.util

@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from neurank.errors import DataError
 from neurank.finetune.data import beir_pairs, bm25_negatives, read_pairs
 from neurank.finetune.evaluation import best_f1, roc_auc
-from neurank.finetune.train import FinetuneConfig, finetune, save_finetuned
+from neurank.finetune.train import FULL_LR, LORA_LR, FinetuneConfig, finetune, save_finetuned
 
 
 def test_roc_auc_and_best_f1_match_scikit_learn():
@@ -23,6 +23,12 @@ def test_roc_auc_and_best_f1_match_scikit_learn():
     reference = max(f1_score(labels, scores >= t) for t in np.unique(scores))
     assert f1 == pytest.approx(reference)
     assert f1_score(labels, scores >= threshold) == pytest.approx(f1)
+
+
+def test_lora_defaults_to_a_larger_learning_rate_unless_given():
+    assert FinetuneConfig().lr == FULL_LR
+    assert FinetuneConfig(lora=True).lr == LORA_LR > FULL_LR
+    assert FinetuneConfig(lora=True, lr=1e-5).lr == 1e-5
 
 
 def test_read_pairs(tmp_path):

@@ -40,10 +40,16 @@ def test_rrf_weights_are_not_swapped():
     assert np.argmax(fused) == 1  # dense's first beats BM25's first
 
 
-def test_constant_signal_contributes_nothing():
+@pytest.mark.parametrize("normalization", ["minmax", "zscore"])
+def test_constant_signal_contributes_nothing(normalization):
     c = candidates()
     c.scores["dense"] = np.full(3, 0.4)
-    np.testing.assert_allclose(fuse(c, FusionConfig()), [0.5, 0.25, 0.0])
+    bm25 = c.scores["bm25"]
+    alone = ((bm25 - bm25.min()) / np.ptp(bm25) if normalization == "minmax"
+             else (bm25 - bm25.mean()) / bm25.std())
+    fused = fuse(c, FusionConfig(normalization=normalization))
+    assert fused.dtype == np.float64
+    np.testing.assert_allclose(fused, 0.5 * alone)
 
 
 def test_merge_gives_every_candidate_every_score_and_rank():

@@ -29,7 +29,8 @@ def finetune_cmd(
                     ] = DEFAULT_MODEL,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (per curriculum phase).")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-5,
+    lr: Annotated[float | None, typer.Option(
+        help="Learning rate [default: 2e-5, or 2e-4 with --lora].")] = None,
     lora: Annotated[bool, typer.Option(help="Train LoRA adapters (merged into the saved "
                                             "weights).")] = False,
     curriculum: Annotated[str, typer.Option(

@@ -35,8 +35,10 @@ def multilabel_metrics(truth: np.ndarray, predicted: np.ndarray,
         raise ValueError(f"shapes differ: truth {truth.shape}, predicted {predicted.shape}, "
                          f"{len(labels)} labels")
     tp, fp, fn = label_counts(truth, predicted)
-    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
-    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
+    # a label never predicted (or never true) has tp = 0: precision (recall) 0, as sklearn's
+    # zero_division=0
+    precision = tp / np.maximum(tp + fp, 1)
+    recall = tp / np.maximum(tp + fn, 1)
     f1 = _f1(tp, fp, fn)
     micro_tp, micro_fp, micro_fn = tp.sum(), fp.sum(), fn.sum()
     summary = {

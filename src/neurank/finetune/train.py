@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurank.config import DEFAULT_MODEL
 from neurank.encoders.resolve import ENCODER_FOLDER, resolve_model
@@ -30,6 +30,8 @@ from neurank.finetune.data import PairSet, QueryPairs
 from neurank.finetune.evaluation import pair_metrics, retrieval_metrics
 
 PHASES = ("easy", "medium", "hard")
+FULL_LR = 2e-5
+LORA_LR = 2e-4
 VALIDATION_DISTRACTORS = 1000
 """retrieval validation ranks the carved queries' documents among this many other documents"""
 
@@ -41,7 +43,8 @@ class FinetuneConfig(BaseModel):
     batch_size: int = Field(32, ge=2)
     cached_mnrl: bool = Field(False, description="CachedMNRL: large batches in small memory")
     mini_batch_size: int = Field(16, ge=1)
-    lr: float = Field(2e-5, gt=0.0)
+    lr: float | None = Field(None, gt=0.0, description=(
+        f"default {FULL_LR} for full weights, {LORA_LR} for LoRA adapters"))
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.01, ge=0.0)
     matryoshka_dims: list[int] = Field(default_factory=lambda: [384, 256, 128, 64, 32])
@@ -55,6 +58,13 @@ class FinetuneConfig(BaseModel):
     max_seq_length: int = Field(256, ge=8)
     max_steps: int | None = Field(None, ge=1, description="at most this many steps per phase")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _default_lr(self) -> FinetuneConfig:
+        # adapters start at zero and move a few weights: at the full-weight rate they barely train
+        if self.lr is None:
+            self.lr = LORA_LR if self.lora else FULL_LR
+        return self
 
 
 @dataclass

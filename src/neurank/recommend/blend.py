@@ -17,6 +17,7 @@ from neurank.data.interactions import HeldOut, Interactions
 from neurank.eval.protocols import sampled_candidates, sampled_metrics_from_scores
 from neurank.recommend.base import Recommender
 from neurank.recommend.registry import MODELS, register
+from neurank.search.fusion import zscore
 
 
 class Component(BaseModel):
@@ -37,13 +38,6 @@ class BlendConfig(BaseModel):
         return self
 
 
-def _zscore(scores: np.ndarray) -> np.ndarray:
-    scores = scores.astype(np.float64)
-    mean = scores.mean(axis=1, keepdims=True)
-    std = scores.std(axis=1, keepdims=True)
-    return (scores - mean) / np.where(std > 0, std, 1.0)
-
-
 def simplex(k: int, step: float = 0.1) -> list[tuple[float, ...]]:
     """Weight vectors of length k on a grid, summing to one."""
     units = round(1 / step)
@@ -61,7 +55,7 @@ def choose_weights(models: list[Recommender], validation: HeldOut) -> tuple[tupl
         rows = np.empty(candidates.shape)
         for start in range(0, len(candidates), 256):
             part = slice(start, start + 256)
-            rows[part] = np.take_along_axis(_zscore(model.score_users(validation.users[part])),
+            rows[part] = np.take_along_axis(zscore(model.score_users(validation.users[part])),
                                             candidates[part], axis=1)
         gathered.append(rows)
     best, best_score = None, -1.0
@@ -92,7 +86,7 @@ class Blend(Recommender[BlendConfig]):
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         weights = [c.weight for c in self.config.components]
-        return sum(w * _zscore(m.score_users(users)) for w, m in zip(weights, self.models,
+        return sum(w * zscore(m.score_users(users)) for w, m in zip(weights, self.models,
                                                                     strict=True)
                    if w > 0).astype(np.float32)
 

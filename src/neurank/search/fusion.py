@@ -16,8 +16,15 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:
-    std = scores.std()
-    return (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
+    """Scores standardised to mean 0, std 1 along the last axis (zeros where constant)."""
+    scores = scores.astype(np.float64)
+    if scores.size == 0:
+        return scores
+    # not `std > 0`: a constant row's std can be a rounding residue (0.4 x 3 -> 5.6e-17),
+    # which would blow rounding noise up to +-1
+    constant = scores.max(axis=-1, keepdims=True) == scores.min(axis=-1, keepdims=True)
+    std = np.where(constant, 1.0, scores.std(axis=-1, keepdims=True))
+    return np.where(constant, 0.0, (scores - scores.mean(axis=-1, keepdims=True)) / std)
 
 
 def _rrf(ranks: np.ndarray, k: int) -> np.ndarray:
