@@ -16,7 +16,7 @@ GIFTS := samples/gifts
 VIEWS := samples/recommend/views.csv
 TICKETS := samples/classify
 
-.PHONY: demo serve test lint mutation clean
+.PHONY: demo serve test lint mutation reproduce clean
 
 $(VENV)/.base: constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ test: $(VENV)/.dev
 mutation: $(VENV)/.dev
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results
+
+# re-run every pinned benchmark on ../shared/data and check each pinned figure (hours on 2
+# cores; `benchmarks/reproduce.py --check-only` compares the results already on disk)
+reproduce: $(VENV)/.dev
+	$(BIN)/python benchmarks/reproduce.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
