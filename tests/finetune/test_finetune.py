@@ -57,21 +57,6 @@ def test_bm25_negatives_are_never_judged_relevant(sample_dir):
     assert set(queries.pairs.phases) <= {"easy", "medium", "hard"}
 
 
-@pytest.fixture
-def scored_pairs(tmp_path):
-    """Scores that follow the difference in length: the shared tiny model's tokenizer knows
-    too few words for meaning, but its embeddings do vary with the number of tokens."""
-    rng = np.random.default_rng(1)
-    lines = ["sentence1\tsentence2\tscore"]
-    for _ in range(120):
-        n, m = rng.integers(1, 9, size=2)
-        a, b = " ".join(["storm"] * n), " ".join(["rain"] * m)
-        lines.append(f"{a}\t{b}\t{max(0.0, 5.0 - abs(int(n) - int(m)))}")
-    path = tmp_path / "pairs.tsv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_scored_pairs_train_and_save_a_loadable_encoder(tiny_model_dir, scored_pairs, tmp_path):
     from neurank.encoders import load_encoder
 

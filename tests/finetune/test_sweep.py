@@ -100,3 +100,64 @@ def test_runs_cli_prints_the_table_and_a_png(tmp_path, sample_dir, neurank):
     assert (config.out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = neurank("runs", tmp_path / "nothing", check=False)
     assert missing.returncode == 2 and "not a folder of runs" in missing.stderr
+
+
+def _entries(out):
+    return [json.loads(line) for line in (out / TRIAL_LOG).read_text().splitlines()]
+
+
+def test_a_ranker_sweep_checkpoints_rankers_that_runs_ranks(tmp_path, sample_collection,
+                                                            sample_dir, neurank):
+    from neurank.search.ranker import LearnedRanker
+
+    config = SweepConfig.model_validate({
+        "trainer": "ranker", "source": sample_collection.folder, "dataset": sample_dir,
+        "out": tmp_path / "ranker-sweep", "trials": 3, "budget_s": 300,
+        "settings": {"hidden": 16, "heads": 2, "trainer": {"epochs": 3}},
+        "space": {"dropout": {"low": 0.0, "high": 0.3}, "trainer.lr": [1e-3, 1e-2]}})
+    study = run_sweep(config, log=lambda _: None)
+    assert study.user_attrs["metric"] == "ndcg@10"
+    entries = _entries(config.out)
+    assert len(entries) == 3 and all(e["config"]["hidden"] == 16 for e in entries)
+    complete = [e for e in entries if e["state"] == "complete"]
+    assert complete
+    for entry in complete:
+        folder = config.out / f"trial-{entry['trial']:03d}"
+        loaded = LearnedRanker.load(folder)  # a ranker `ranker attach` or store_ranker can use
+        assert loaded.config.trainer.lr == entry["params"]["trainer.lr"]
+        assert loaded.report["trial"] == entry["trial"]
+        assert entry["best"]["ndcg@10"] == loaded.report["validation"]["fused ndcg@10"]
+    ranked = rank_runs(find_runs(config.out), "ndcg@10")
+    assert [r.folder.name for r in ranked] == [
+        f"trial-{e['trial']:03d}" for e in sorted(complete, key=lambda e: (
+            -e["best"]["ndcg@10"], e["trial"]))]
+    assert all(r.history and "epoch" in r.history[0] for r in ranked)  # curves to plot
+    neurank("ranker", "attach", sample_collection.folder, "--from", ranked[0].folder)
+    hits = json.loads(neurank("search", sample_collection.folder, "weather", "--mode", "learned",
+                              "--json").stdout)["hits"]
+    assert hits and all("ranker" in hit["scores"] for hit in hits)
+    refused = neurank("ranker", "attach", sample_collection.folder, "--from", tmp_path,
+                      check=False)
+    assert refused.returncode == 2 and "neither a collection nor a ranker" in refused.stderr
+
+
+def test_a_finetune_sweep_keeps_only_models_better_than_the_base(tmp_path, tiny_model_dir,
+                                                                  scored_pairs):
+    config = SweepConfig.model_validate({
+        "trainer": "finetune", "source": scored_pairs, "out": tmp_path / "ft-sweep", "trials": 2,
+        "budget_s": 600, "settings": {"base": str(tiny_model_dir), "epochs": 3,
+                                      "batch_size": 8},
+        "space": {"lr": [1e-3, 30.0]}})  # 30: a learning rate that wrecks the model
+    study = run_sweep(config, log=lambda _: None)
+    entries = _entries(config.out)
+    assert study.user_attrs["metric"] == "spearman" and len(entries) == 2
+    for entry in entries:
+        folder = config.out / f"trial-{entry['trial']:03d}"
+        assert entry["state"] in ("complete", "not promoted")
+        assert folder.exists() == (entry["state"] == "complete")
+        assert "spearman" in entry["best"]
+    by_lr = {e["params"]["lr"]: e["state"] for e in entries}  # TPE seed 0 tries both
+    assert by_lr == {30.0: "not promoted", 1e-3: "complete"}
+    ranked = rank_runs(find_runs(config.out), "spearman")
+    assert [r.folder.name for r in ranked] == ["trial-001"]
+    assert ranked[0].kind == "encoder/finetuned"

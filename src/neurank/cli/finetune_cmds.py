@@ -53,7 +53,7 @@ def finetune_cmd(
     """Fine-tune; the base and the result are evaluated on the same validation carve first."""
     if ctx.invoked_subcommand is not None:
         return
-    from neurank.finetune.data import beir_pairs, bm25_negatives, fingerprint, read_pairs
+    from neurank.finetune.data import read_training_data
     from neurank.finetune.train import (
         FinetuneConfig,
         finetune,
@@ -71,24 +71,16 @@ def finetune_cmd(
                             max_steps=max_steps, seed=seed,
                             matryoshka_dims=_dimensions(matryoshka_dims),
                             validation_fraction=validation_fraction)
-    queries = None
-    if dataset is not None:
-        queries = beir_pairs(dataset, split)
-        if hard_negatives or curriculum == "auto":
-            console_err.print("mining BM25 hard negatives ...")
-            bm25_negatives(queries)
-            if not hard_negatives:
-                queries.pairs.negatives = None
-        training = queries.pairs
-        data = {"dataset": str(dataset), "split": split, "sha256": fingerprint(dataset),
-                "validation_queries": sorted(held_out_queries(
-                    queries.query_ids, config.validation_fraction, config.seed))}
-    else:
-        assert pairs is not None
-        training = read_pairs(pairs)
-        data = {"pairs": str(pairs), "sha256": fingerprint(pairs)}
-    console_err.print(f"{len(training)} training pairs from {training.source}")
-    model, result = finetune(config, training, queries=queries, log=console_err.print)
+    training = read_training_data(dataset=dataset, split=split, pairs=pairs,
+                                  mine_negatives=hard_negatives or curriculum == "auto",
+                                  log=console_err.print)
+    data = training.record
+    if training.queries is not None:
+        data["validation_queries"] = sorted(held_out_queries(
+            training.queries.query_ids, config.validation_fraction, config.seed))
+    console_err.print(f"{len(training.pairs)} training pairs from {training.pairs.source}")
+    model, result = finetune(config, training.pairs, queries=training.queries,
+                             log=console_err.print)
     verdict = "better" if result.improved else "NOT better"
     console.print(f"validation {result.primary}: base {result.base_metrics[result.primary]:.4f}"
                   f" -> fine-tuned {result.tuned_metrics[result.primary]:.4f} ({verdict} than "

@@ -108,16 +108,37 @@ def train(
 @ranker.command()
 def attach(
     collection: Annotated[Path, typer.Argument(help="Collection folder to give the ranker.")],
-    source: Annotated[Path, typer.Option("--from", help="Collection folder whose ranker to copy.")],
+    source: Annotated[Path, typer.Option(
+        "--from", help="Collection folder whose ranker to copy, or a ranker checkpoint (a "
+                       "`neurank sweep` trial).")],
 ) -> None:
-    """Reuse the ranker of another collection (refused if its encoder differs)."""
+    """Reuse the ranker of another collection or a ranker checkpoint (refused if its encoder
+    differs)."""
+    from neurank.errors import CollectionError
     from neurank.index.collection import Collection
-    from neurank.search.ranker import collection_ranker
+    from neurank.search.ranker import KIND, LearnedRanker, collection_ranker
 
     target = Collection.load(collection)
-    origin = Collection.load(source)
-    learned = collection_ranker(origin)
+    if _checkpoint_kind(source) == KIND:
+        learned, folder = LearnedRanker.load(source), source
+    else:
+        try:
+            origin = Collection.load(source)
+        except CollectionError as exc:
+            raise NeurankError(f"{source} is neither a collection nor a ranker checkpoint: "
+                               f"{exc}") from None
+        learned, folder = collection_ranker(origin), origin.ranker_folder
     learned.check_compatible(target, source=f"the ranker of {source}")
-    target.set_ranker(origin.ranker_folder)
+    target.set_ranker(folder)
     console.print(f"[green]attached[/] the {learned.config.kind} ranker of {source} to "
                   f"{collection}")
+
+
+def _checkpoint_kind(folder: Path) -> str | None:
+    """The kind of a neurank checkpoint folder; None for anything else (a collection)."""
+    from neurank.artifacts import read_checkpoint_manifest
+
+    try:
+        return read_checkpoint_manifest(folder).get("kind")
+    except NeurankError:
+        return None

@@ -27,8 +27,10 @@ def sweep(
     console.print(f"{len(study.trials)} trials ({summary}); log in {config.out / TRIAL_LOG}")
     if any(s == "complete" for s in states):
         best = study.best_trial
-        console.print(f"best: trial {best.number} {config.metric}={best.value:.4f} "
-                      f"{best.params} -> {config.out / f'trial-{best.number:03d}'}")
+        folder = config.out / f"trial-{best.number:03d}"
+        where = folder if folder.exists() else "not saved (not better than the base model)"
+        console.print(f"best: trial {best.number} {study.user_attrs['metric']}={best.value:.4f} "
+                      f"{best.params} -> {where}")
     console.print(f"leaderboard: `neurank runs {config.out}`")
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,3 +156,32 @@ def fingerprint(*paths: str | Path) -> str:
                 digest.update(file.name.encode())
                 digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+@dataclass
+class TrainingData:
+    """What `neurank finetune` (and a fine-tuning sweep) trains on: the pairs, the BEIR queries
+    they come from (None for a pairs file), and the data record of the checkpoint."""
+
+    pairs: PairSet
+    queries: QueryPairs | None
+    record: dict[str, Any]
+
+
+def read_training_data(*, dataset: str | Path | None = None, split: str = "train",
+                       pairs: str | Path | None = None, mine_negatives: bool = True,
+                       log: Callable[[str], None] = print) -> TrainingData:
+    """BEIR qrels pairs (with BM25 hard negatives and difficulty phases when `mine_negatives`)
+    or a pairs file, with its fingerprint."""
+    if (dataset is None) == (pairs is None):
+        raise DataError("fine-tuning reads either a BEIR folder or a pairs file")
+    if dataset is not None:
+        queries = beir_pairs(dataset, split)
+        if mine_negatives:
+            log("mining BM25 hard negatives ...")
+            bm25_negatives(queries)
+        return TrainingData(queries.pairs, queries, {"dataset": str(dataset), "split": split,
+                                                     "sha256": fingerprint(dataset)})
+    assert pairs is not None
+    return TrainingData(read_pairs(pairs), None, {"pairs": str(pairs),
+                                                  "sha256": fingerprint(pairs)})

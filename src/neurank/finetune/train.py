@@ -162,7 +162,7 @@ def _loss(model, config: FinetuneConfig, scored: bool):
     return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims) if dims else inner
 
 
-def _dataset(pairs: PairSet, rows: np.ndarray):
+def _dataset(pairs: PairSet, rows: np.ndarray, negatives: bool):
     from datasets import Dataset
 
     part = pairs.take(rows)
@@ -171,7 +171,7 @@ def _dataset(pairs: PairSet, rows: np.ndarray):
         low, high = min(pairs.scores or [0.0]), max(pairs.scores or [1.0])
         columns = {"sentence1": part.first, "sentence2": part.second,
                    "score": [(s - low) / ((high - low) or 1.0) for s in part.scores]}
-    elif part.negatives is not None:
+    elif part.negatives is not None and negatives:
         columns["negative"] = part.negatives
     return Dataset.from_dict(columns)
 
@@ -236,7 +236,8 @@ def finetune(config: FinetuneConfig, pairs: PairSet, *, queries: QueryPairs | No
             if len(rows) < 2:
                 continue
             phase_rows = fit_rows[rows]
-            logged = _train_phase(model, config, _dataset(pairs, phase_rows),
+            logged = _train_phase(model, config,
+                                  _dataset(pairs, phase_rows, config.hard_negatives),
                                   pairs.scores is not None, workdir)
             metrics = validate(model)
             history.append({"phase": name, "pairs": len(phase_rows), "log": logged,

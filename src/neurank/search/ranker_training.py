@@ -42,6 +42,7 @@ from neurank.search.ranker import (
     padded_batch,
     ranking_list,
 )
+from neurank.training.callbacks import Callback
 from neurank.training.trainer import Trainer, seed_everything
 
 VALIDATION_METRIC = "ndcg@10"
@@ -135,7 +136,7 @@ def list_metric(lists: list[RankingList], scores: list[np.ndarray], dataset: Bei
 
 def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[RankingList],
                   validation: list[RankingList], dataset: BeirDataset, checkpoint_dir: Any,
-                  resume: bool) -> TrainedRanker:
+                  resume: bool, callbacks: list[Callback] | None) -> TrainedRanker:
     model = GradedRanker(len(train[0].query_vector), train[0].features.shape[1],
                          hidden=config.hidden, heads=config.heads, dropout=config.dropout,
                          embeddings=config.embeddings, attention=config.attention)
@@ -172,7 +173,7 @@ def _train_neural(config: RankerConfig, encoder: dict[str, Any], train: list[Ran
 
     trainer_config = config.trainer.model_copy(update={"monitor": SELECTION,
                                                        "seed": config.seed})
-    trainer = Trainer(model, trainer_config, checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(model, trainer_config, checkpoint_dir=checkpoint_dir, callbacks=callbacks)
     result = trainer.fit(batches, loss_fn, validate=validate,
                          steps_per_epoch=-(-len(train) // size), resume=resume)
     ranker.model = trainer.model.cpu().eval()
@@ -266,10 +267,11 @@ def carve(query_ids: list[str], fraction: float, seed: int) -> tuple[list[str], 
 
 def train_ranker(pipeline: SearchPipeline, dataset: BeirDataset, config: RankerConfig, *,
                  query_ids: list[str] | None = None, checkpoint_dir: Any = None,
-                 resume: bool = False, show_progress: bool = True) -> TrainedRanker:
+                 resume: bool = False, show_progress: bool = True,
+                 callbacks: list[Callback] | None = None) -> TrainedRanker:
     """Train on the judged queries of `dataset` (or `query_ids`), choose the epoch and the
     fusion weights on a carve of them; the ranker is returned, not saved, with no threshold
-    (`neurank tune --threshold` sets one)."""
+    (`neurank tune --threshold` sets one). `callbacks` join the neural ranker's Trainer."""
     collection = pipeline.collection
     judged = [q for q in (query_ids or list(dataset.queries))
               if any(g > 0 for g in dataset.qrels.get(q, {}).values())]
@@ -285,7 +287,7 @@ def train_ranker(pipeline: SearchPipeline, dataset: BeirDataset, config: RankerC
                                show_progress=show_progress)
     if config.kind == "neural":
         trained = _train_neural(config, encoder, train, validation, dataset, checkpoint_dir,
-                                resume)
+                                resume, callbacks)
     else:
         trained = _train_lambdamart(config, encoder, train, validation)
     ranker = trained.ranker
@@ -299,6 +301,9 @@ def train_ranker(pipeline: SearchPipeline, dataset: BeirDataset, config: RankerC
         "validation_query_ids": validation_ids,
         "validation": {f"ranker {VALIDATION_METRIC}": ranker_only,
                        f"fused {VALIDATION_METRIC}": fusion_score},
+        # what the checkpoint leaderboard (`neurank runs`) ranks by, and the curves it plots
+        "best": {VALIDATION_METRIC: fusion_score, f"ranker {VALIDATION_METRIC}": ranker_only},
+        "history": trained.history,
         "train_seconds": trained.seconds,
     }
     return trained

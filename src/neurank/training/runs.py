@@ -29,16 +29,29 @@ class RunSummary:
         return self.metrics.get(metric, math.nan)
 
 
+def _section(manifest: dict[str, Any], *path: str) -> Any:
+    node: Any = manifest
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
 def _best_metrics(manifest: dict[str, Any]) -> dict[str, float]:
-    """The checkpoint's best validation figures, wherever its kind keeps them."""
-    for candidate in (manifest.get("best"), manifest.get("validation", {}).get("finetuned")
-                      if isinstance(manifest.get("validation"), dict) else None):
+    """The checkpoint's best validation figures, wherever its kind keeps them (two-tower:
+    `best`; fine-tuned encoder: its gate's `validation.finetuned`; ranker: `report.best`)."""
+    for candidate in (manifest.get("best"), _section(manifest, "validation", "finetuned"),
+                      _section(manifest, "report", "best")):
         if isinstance(candidate, dict):
             return {k: float(v) for k, v in candidate.items() if isinstance(v, int | float)}
-    history = manifest.get("history")
-    if isinstance(history, list) and history and isinstance(history[-1], dict):
+    history = _history(manifest)
+    if history and isinstance(history[-1], dict):
         return {k: float(v) for k, v in history[-1].items() if isinstance(v, int | float)}
     return {}
+
+
+def _history(manifest: dict[str, Any]) -> list[Any]:
+    history = manifest.get("history") or _section(manifest, "report", "history")
+    return history if isinstance(history, list) else []
 
 
 def find_runs(root: Path) -> list[RunSummary]:
@@ -57,8 +70,7 @@ def find_runs(root: Path) -> list[RunSummary]:
             continue
         if manifest.get("kind") == "trainer":  # an epoch snapshot of a run, not a model
             continue
-        history = [h for h in manifest.get("history") or [] if isinstance(h, dict)
-                   and "epoch" in h]
+        history = [h for h in _history(manifest) if isinstance(h, dict) and "epoch" in h]
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         runs.append(RunSummary(folder, str(manifest.get("kind")), _best_metrics(manifest),
                                history, size, str(manifest.get("saved_at", ""))))
