@@ -54,12 +54,7 @@ def finetune_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from neurank.finetune.data import read_training_data
-    from neurank.finetune.train import (
-        FinetuneConfig,
-        finetune,
-        held_out_queries,
-        save_finetuned,
-    )
+    from neurank.finetune.train import FinetuneConfig, finetune, save_finetuned
 
     if out is None or (pairs is None) == (dataset is None):
         raise NeurankError("give --out and one of --pairs FILE or --dataset BEIR_DIR "
@@ -74,10 +69,7 @@ def finetune_cmd(
     training = read_training_data(dataset=dataset, split=split, pairs=pairs,
                                   mine_negatives=hard_negatives or curriculum == "auto",
                                   log=console_err.print)
-    data = training.record
-    if training.queries is not None:
-        data["validation_queries"] = sorted(held_out_queries(
-            training.queries.query_ids, config.validation_fraction, config.seed))
+    data = training.record_for(config.validation_fraction, config.seed)
     console_err.print(f"{len(training.pairs)} training pairs from {training.pairs.source}")
     model, result = finetune(config, training.pairs, queries=training.queries,
                              log=console_err.print)

@@ -167,6 +167,16 @@ class TrainingData:
     queries: QueryPairs | None
     record: dict[str, Any]
 
+    def record_for(self, validation_fraction: float, seed: int) -> dict[str, Any]:
+        """The checkpoint's data record; for BEIR data with the queries the gate holds out
+        (what `tune --held-out-of` reads)."""
+        from neurank.finetune.train import held_out_queries
+
+        if self.queries is None:
+            return dict(self.record)
+        return {**self.record, "validation_queries": sorted(held_out_queries(
+            self.queries.query_ids, validation_fraction, seed))}
+
 
 def read_training_data(*, dataset: str | Path | None = None, split: str = "train",
                        pairs: str | Path | None = None, mine_negatives: bool = True,

@@ -178,15 +178,15 @@ def _finetune(config: SweepConfig) -> tuple[str, TrialFn]:
     data = read_training_data(split=config.split, log=lambda _: None, **source)
 
     def trial(settings: dict[str, Any], callbacks: list[Callback]) -> TrialResult:
-        settings = {k: v for k, v in settings.items() if k != "trainer"}  # its own loop
         tune_config = validate_settings(settings, FinetuneConfig, "trial settings")
         model, result = finetune(tune_config, data.pairs, queries=data.queries,
                                  log=lambda _: None)
         for callback in callbacks:  # one report, at the end: no pruning inside a run
             callback.on_epoch_end(None, 0, result.tuned_metrics)
         result.promoted = result.improved
+        record = data.record_for(tune_config.validation_fraction, tune_config.seed)
         keep = (lambda folder, trial: save_finetuned(model, folder, tune_config, result,
-                                                     {**data.record, **trial})
+                                                     {**record, **trial})
                 ) if result.improved else None
         history = [{"phase": h["phase"], **h["validation"]} for h in result.history]
         return TrialResult(result.tuned_metrics, history, result.seconds, keep,
