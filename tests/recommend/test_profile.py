@@ -233,6 +233,8 @@ def test_answer_follows_the_chain_and_constraints(taste_world):
     cheap = answer(model, RecommendRequest(profile={"gender": "F"}, k=5,
                                            filters={"price": {"lte": 12}}))
     assert cheap.items and all(d["price"] <= 12 for d in cheap.details)
+    with pytest.raises(NeurankError, match=r"no catalog item has a field 'prize' \(fields: .*price"):
+        answer(model, RecommendRequest(profile={"gender": "F"}, filters={"prize": {"lte": 12}}))
     varied = answer(model, RecommendRequest(profile={"gender": "F"}, k=4, max_per_category=1,
                                             category_field="genres"))
     assert sorted(g for d in varied.details for g in d["genres"]) == sorted(GENRES)

@@ -138,3 +138,8 @@ def test_filters_match_inside_list_fields(tmp_path, tiny_encoder, tiny_model_dir
     assert ids({"year": {"gte": 2000}}) == ["b"]  # the string "new" is not in a numeric range
     with pytest.raises(NeurankError, match=r"'tags'.*NaN"):
         pipeline.search("river", filters={"tags": float("nan")})
+    assert ids({"tags": "nothing like it"}) == []  # a known field: no hits is an answer
+    for mode in ("bm25", "dense", "hybrid"):  # a misspelt one is an error naming it
+        with pytest.raises(NeurankError, match=r"no document has a metadata field 'tgas' "
+                                               r"\(fields: tags, year\)"):
+            pipeline.search("river", mode=mode, filters={"tgas": "water"})

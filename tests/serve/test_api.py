@@ -58,6 +58,9 @@ def test_search_filters(client):
     body = client.post("/search", json={"query": QUERY, "k": 20,
                                         "filters": {"quality": {"gte": 0.9}}}).json()
     assert body["hits"] and all(h["metadata"]["quality"] >= 0.9 for h in body["hits"])
+    misspelt = client.post("/search", json={"query": QUERY, "filters": {"qualty": 1}})
+    assert misspelt.status_code == 422
+    assert misspelt.json()["detail"].startswith("filters.qualty: no document has")
 
 
 @pytest.mark.parametrize(("payload", "field"), [

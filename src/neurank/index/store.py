@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from neurank.data.corpus import Document
-from neurank.index.filters import Filters, filters_to_sql
+from neurank.index.filters import FilterError, Filters, filters_to_sql
 
+MAX_LISTED_FIELDS = 30
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
     row INTEGER PRIMARY KEY,
@@ -74,6 +75,13 @@ class DocumentStore:
             ):
                 found[row] = Document(id=doc_id, title=title, text=text, metadata=json.loads(meta))
         return found
+
+    def metadata_fields(self) -> set[str]:
+        """Every top-level metadata field name some document of the segment has (a scan:
+        asked only to explain a filter that matched nothing)."""
+        found = self._db.execute(
+            "SELECT DISTINCT j.key FROM docs, json_each(docs.metadata) AS j").fetchall()
+        return {row[0] for row in found}
 
     def rows_where(self, where: str, params: list[Any]) -> np.ndarray:
         """Row ids matching a WHERE clause made by `filters_to_sql`."""
@@ -135,4 +143,11 @@ class SegmentedStore:
         found = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         if self.deleted:
             found = found[~np.isin(found, np.fromiter(self.deleted, dtype=np.int64))]
+        if len(found) == 0:  # a misspelt field must not pass for "no hits"
+            known = set().union(*(s.metadata_fields() for s in self.segments.values()))
+            unknown = [field for field in filters if field not in known]
+            if unknown:
+                listed = ", ".join(sorted(known)[:MAX_LISTED_FIELDS]) or "none"
+                raise FilterError(f"no document has a metadata field {unknown[0]!r} (fields: "
+                                  f"{listed})", unknown[0])
         return np.sort(found)

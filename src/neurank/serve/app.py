@@ -446,6 +446,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    @app.exception_handler(FilterError)
+    async def filter_error(_: Request, exc: FilterError) -> JSONResponse:
+        where = f"filters.{exc.field}" if exc.field else "filters"
+        return JSONResponse({"detail": f"{where}: {exc}"}, status_code=422)
+
     @app.exception_handler(NeurankError)
     async def neurank_error(_: Request, exc: NeurankError) -> JSONResponse:
         # a broken collection/model folder is the server's problem, not the request's
