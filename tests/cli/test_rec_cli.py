@@ -44,6 +44,29 @@ def test_train_evaluate_recommend(neurank, ncf_folder, tmp_path):
     assert cold["cold_start"] is True and len(cold["items"]) == 10
 
 
+def test_pessimistic_ties_end_to_end(neurank, ncf_folder, tmp_path):
+    from neurank.recommend import load_recommender
+    from neurank.recommend.evaluation import evaluate_sampled
+
+    out = tmp_path / "pop"
+    neurank("rec", "train", "--data", ncf_folder, "--model", "pop", "--out", out)
+    figures = {}
+    for ties in ("random", "pessimistic"):
+        report = tmp_path / f"{ties}.json"
+        neurank("rec", "evaluate", out, "--data", ncf_folder, "--ties", ties, "--json", report)
+        written = json.loads(report.read_text())
+        assert f"then {ties}" in written["description"]
+        figures[ties] = written["metrics"]
+    # popularity scores tie with the held-out item's often: pessimistic ranks it below them all
+    assert figures["pessimistic"]["ndcg@10"] < figures["random"]["ndcg@10"]
+    assert all(figures["pessimistic"][m] <= figures["random"][m] for m in figures["random"])
+    from neurank.data.interactions import read_ncf
+
+    direct = evaluate_sampled(load_recommender(out), read_ncf(ncf_folder).test,
+                              ties="pessimistic")
+    assert figures["pessimistic"] == pytest.approx(direct)
+
+
 def test_auto_on_a_movielens_log_within_budget(neurank, tmp_path, interactions):
     lines = [f"{interactions.user_ids[u]}\t{interactions.item_ids[i]}\t4\t{t}"
              for t, (u, i) in enumerate(zip(interactions.users, interactions.items, strict=True))]

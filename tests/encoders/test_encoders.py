@@ -21,9 +21,18 @@ def test_local_paths_are_used_as_given(tiny_model_dir):
     assert resolve_model(str(tiny_model_dir)) == str(tiny_model_dir)
 
 
-def test_device_selection():
-    assert select_device() in ("cuda", "mps", "cpu")
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_device_selection_prefers_cuda_then_mps(monkeypatch, cuda, mps, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert select_device() == select_device("auto") == expected
     assert select_device("cpu") == "cpu"
+    if not cuda:
+        with pytest.raises(NeurankError, match="CUDA is not available"):
+            select_device("cuda:0")
 
 
 def test_missing_model_fails_fast_offline(tmp_path):

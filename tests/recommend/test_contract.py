@@ -150,3 +150,18 @@ def test_bpr_is_reproducible_for_a_seed(interactions):
         again = MODELS["bpr"](config).fit(interactions)
         np.testing.assert_array_equal(first.item_factors, again.item_factors)
         np.testing.assert_array_equal(first.user_factors, again.user_factors)
+
+
+def test_full_ranking_skips_what_the_user_has_seen():
+    from neurank.data.interactions import HeldOut, Interactions
+
+    # popularity: i0 (4 users) > i1 (3) > i2 (2) > i3 (1); u0 has seen i0 and i1
+    pairs = [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 3)]
+    users, items = (np.array(column) for column in zip(*pairs, strict=True))
+    train = Interactions([f"u{u}" for u in range(4)], [f"i{i}" for i in range(4)], users, items,
+                         np.ones(len(pairs), dtype=np.float32), np.arange(len(pairs), dtype=float))
+    model = MODELS["pop"]().fit(train)
+    held = HeldOut(users=np.array([0]), items=np.array([2]))
+    # i2 is u0's best unseen item: first once i0 and i1 are skipped, third if they were not
+    assert evaluate_full(model, held, cutoffs=(1, 3)) == {
+        "recall@1": 1.0, "ndcg@1": 1.0, "recall@3": 1.0, "ndcg@3": 1.0}
