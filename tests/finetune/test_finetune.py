@@ -57,6 +57,28 @@ def test_bm25_negatives_are_never_judged_relevant(sample_dir):
     assert set(queries.pairs.phases) <= {"easy", "medium", "hard"}
 
 
+def test_a_negative_margin_skips_candidates_too_close_to_the_positive(sample_dir):
+    from neurank.index.bm25 import BM25Index
+
+    plain, kept = beir_pairs(sample_dir, "train"), beir_pairs(sample_dir, "train")
+    bm25_negatives(plain)
+    bm25_negatives(kept, margin=0.3)
+    doc_ids = list(kept.doc_texts)
+    index = BM25Index()
+    index.add(np.arange(len(doc_ids)), [kept.doc_texts[d] for d in doc_ids])
+    by_text = {kept.doc_texts[d]: i for i, d in enumerate(doc_ids)}
+    moved = 0
+    for qid, query, negative, top in zip(kept.query_ids, kept.pairs.first, kept.pairs.negatives,
+                                         plain.pairs.negatives, strict=True):
+        scores = index.scores(query)
+        best = max(scores[by_text[kept.doc_texts[d]]] for d, g in
+                   kept.dataset.qrels[qid].items() if g > 0)
+        assert scores[by_text[negative]] <= 0.7 * best + 1e-9
+        assert scores[by_text[top]] >= scores[by_text[negative]]  # margin 0: the top one
+        moved += negative != top
+    assert moved  # the sample has candidates within 30% of a positive
+
+
 def test_scored_pairs_train_and_save_a_loadable_encoder(tiny_model_dir, scored_pairs, tmp_path):
     from neurank.encoders import load_encoder
 

@@ -161,3 +161,13 @@ def test_a_finetune_sweep_keeps_only_models_better_than_the_base(tmp_path, tiny_
     ranked = rank_runs(find_runs(config.out), "spearman")
     assert [r.folder.name for r in ranked] == ["trial-001"]
     assert ranked[0].kind == "encoder/finetuned"
+
+
+def test_a_finetune_sweep_refuses_to_search_what_is_mined_once(tmp_path, sample_dir):
+    from neurank.errors import NeurankError
+
+    config = SweepConfig.model_validate({
+        "trainer": "finetune", "source": sample_dir, "out": tmp_path / "s",
+        "space": {"negative_margin": [0.0, 0.05]}})
+    with pytest.raises(NeurankError, match="negative_margin .* once per sweep"):
+        run_sweep(config, log=lambda _: None)

@@ -119,10 +119,14 @@ def beir_pairs(folder: str | Path, split: str = "train") -> QueryPairs:
                       texts)
 
 
-def bm25_negatives(query_pairs: QueryPairs, *, depth: int = 30) -> None:
+def bm25_negatives(query_pairs: QueryPairs, *, depth: int = 30, margin: float = 0.0) -> None:
     """Give each pair the best-ranked BM25 document that is judged relevant to none of the
     query's pairs (the classic hard negative), and a difficulty phase: how close its BM25
-    score comes to the positive's (tertiles: easy, medium, hard)."""
+    score comes to the positive's (tertiles: easy, medium, hard).
+
+    `margin` (relative, as NV-Retriever's TopK-PercPos): a candidate scoring above
+    (1 - margin) x the query's best positive is skipped, since a document that close is often
+    an unjudged relevant one (a false negative); 0 takes the top non-relevant document."""
     from neurank.index.bm25 import BM25Index
 
     doc_ids = list(query_pairs.doc_texts)
@@ -136,10 +140,12 @@ def bm25_negatives(query_pairs: QueryPairs, *, depth: int = 30) -> None:
         scores = cache.setdefault(qid, index.scores(query))
         judged = {position[d] for d, g in relevant.get(qid, {}).items() if g > 0
                   and d in position}
-        ranked = [int(i) for i in np.argsort(-scores)[:depth] if int(i) not in judged]
+        positive_score = max(float(scores[j]) for j in judged) if judged else 1.0
+        ceiling = (1.0 - margin) * positive_score
+        ranked = [int(i) for i in np.argsort(-scores)[:depth]
+                  if int(i) not in judged and (margin == 0.0 or scores[i] <= ceiling)]
         negative = ranked[0] if ranked else int(np.argmin(scores))
         negatives.append(query_pairs.doc_texts[doc_ids[negative]])
-        positive_score = max(float(scores[j]) for j in judged) if judged else 1.0
         ratios.append(float(scores[negative]) / max(positive_score, 1e-9))
     edges = np.quantile(ratios, [1 / 3, 2 / 3]) if ratios else [0.0, 0.0]
     query_pairs.pairs.negatives = negatives
@@ -180,16 +186,17 @@ class TrainingData:
 
 def read_training_data(*, dataset: str | Path | None = None, split: str = "train",
                        pairs: str | Path | None = None, mine_negatives: bool = True,
+                       negative_margin: float = 0.0,
                        log: Callable[[str], None] = print) -> TrainingData:
-    """BEIR qrels pairs (with BM25 hard negatives and difficulty phases when `mine_negatives`)
-    or a pairs file, with its fingerprint."""
+    """BEIR qrels pairs (with BM25 hard negatives, `negative_margin` below the positives, and
+    difficulty phases when `mine_negatives`) or a pairs file, with its fingerprint."""
     if (dataset is None) == (pairs is None):
         raise DataError("fine-tuning reads either a BEIR folder or a pairs file")
     if dataset is not None:
         queries = beir_pairs(dataset, split)
         if mine_negatives:
             log("mining BM25 hard negatives ...")
-            bm25_negatives(queries)
+            bm25_negatives(queries, margin=negative_margin)
         return TrainingData(queries.pairs, queries, {"dataset": str(dataset), "split": split,
                                                      "sha256": fingerprint(dataset)})
     assert pairs is not None

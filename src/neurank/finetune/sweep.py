@@ -174,8 +174,13 @@ def _finetune(config: SweepConfig) -> tuple[str, TrialFn]:
     from neurank.finetune.data import read_training_data
     from neurank.finetune.train import FinetuneConfig, finetune, save_finetuned
 
+    if "negative_margin" in config.space:
+        raise NeurankError("sweep space: negative_margin is applied when the negatives are "
+                           "mined, once per sweep: set it under settings")
     source = {"dataset": config.source} if config.source.is_dir() else {"pairs": config.source}
-    data = read_training_data(split=config.split, log=lambda _: None, **source)
+    data = read_training_data(split=config.split, log=lambda _: None,
+                              negative_margin=float(config.settings.get("negative_margin", 0.0)),
+                              **source)
 
     def trial(settings: dict[str, Any], callbacks: list[Callback]) -> TrialResult:
         tune_config = validate_settings(settings, FinetuneConfig, "trial settings")

@@ -49,6 +49,10 @@ class FinetuneConfig(BaseModel):
     weight_decay: float = Field(0.01, ge=0.0)
     matryoshka_dims: list[int] = Field(default_factory=lambda: [384, 256, 128, 64, 32])
     hard_negatives: bool = Field(True, description="one BM25 hard negative per BEIR pair")
+    negative_margin: float = Field(
+        0.0, ge=0.0, lt=1.0, description="skip BM25 negatives scoring above (1 - margin) x the "
+                                         "best positive (likely unjudged relevant ones); 0: "
+                                         "the top non-relevant document")
     lora: bool = False
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
