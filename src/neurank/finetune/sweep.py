@@ -104,8 +104,8 @@ class OptunaReport(Callback):
 @dataclass
 class TrialResult:
     """What one trial trained: its best validation figures, history, time, and how to save it
-    with a record of the trial (None when it is not to be kept: worse than the base, for the
-    fine-tuner)."""
+    given a folder and what to record about the trial (sweep, number, params); `save` is None
+    when it is not to be kept (a fine-tuned model worse than its base)."""
 
     best: dict[str, float]
     history: list[dict[str, Any]]
@@ -135,9 +135,9 @@ def _two_tower(config: SweepConfig) -> tuple[str, TrialFn]:
                                                     log=lambda _: None)
         record = {"source": str(config.source), "split": config.split,
                   "validation_queries": held_out}
-        return TrialResult(result.best, result.history, result.seconds, lambda folder, trial: (
+        return TrialResult(result.best, result.history, result.seconds, lambda folder, about: (
             save_two_tower(model, vocabulary, folder, model_config, result,
-                           {**record, **trial})), model_config.model_dump(mode="json"))
+                           {**record, **about})), model_config.model_dump(mode="json"))
     return "mrr@10", trial
 
 
@@ -161,8 +161,8 @@ def _ranker(config: SweepConfig) -> tuple[str, TrialFn]:
                                show_progress=False)
         ranker = trained.ranker
 
-        def save(folder: Path, trial: dict[str, Any]) -> None:
-            ranker.report.update(trial)
+        def save(folder: Path, about: dict[str, Any]) -> None:
+            ranker.report.update(about)
             ranker.save(folder)
         return TrialResult(ranker.report["best"], trained.history, trained.seconds, save,
                            ranker_config.model_dump(mode="json"))
@@ -190,8 +190,8 @@ def _finetune(config: SweepConfig) -> tuple[str, TrialFn]:
             callback.on_epoch_end(None, 0, result.tuned_metrics)
         result.promoted = result.improved
         record = data.record_for(tune_config.validation_fraction, tune_config.seed)
-        keep = (lambda folder, trial: save_finetuned(model, folder, tune_config, result,
-                                                     {**record, **trial})
+        keep = (lambda folder, about: save_finetuned(model, folder, tune_config, result,
+                                                     {**record, **about})
                 ) if result.improved else None
         history = [{"phase": h["phase"], **h["validation"]} for h in result.history]
         return TrialResult(result.tuned_metrics, history, result.seconds, keep,
