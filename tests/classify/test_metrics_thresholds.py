@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from neurank.classify.thresholds import GRID, Thresholds, tune_thresholds
-from neurank.eval.classification import multilabel_metrics
+from neurank.eval.classification import f1_per_threshold, multilabel_metrics
 from neurank.losses import FocalLoss, MultiLabelBCE
 
 
@@ -66,6 +66,20 @@ def test_thresholds_are_the_best_on_the_grid_and_rare_labels_fall_back():
     assert chosen.values["rare"] == chosen.global_threshold
 
 
+def test_a_label_with_exactly_min_positives_gets_its_own_threshold():
+    truth = np.zeros((40, 2), dtype=np.int64)  # integer 0/1 labels, as numpy code makes them
+    truth[:5, 0] = 1  # five positives: enough (min_positives=5)
+    truth[:4, 1] = 1  # four: not enough
+    probabilities = np.where(truth == 1, 0.7, 0.1)
+    chosen = tune_thresholds(probabilities, truth, ["five", "four"])
+    assert chosen.fallback == ["four"] and chosen.values["five"] == pytest.approx(0.11)
+
+
+def test_a_probability_at_the_threshold_counts_as_predicted():
+    f1 = f1_per_threshold(np.array([[0.5, 0.5]]), np.array([[1, 0]]), np.array([0.5, 0.51]))
+    assert f1.tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
 def test_thresholds_round_trip_and_follow_the_label_order():
     chosen = Thresholds({"a": 0.3, "b": 0.7}, 0.45, ["b"])
     payload = chosen.to_json()
@@ -77,7 +91,7 @@ def test_thresholds_round_trip_and_follow_the_label_order():
                                                               ["x", "y"])
     assert Thresholds.constant(["x"]).global_threshold == 0.5
     for broken in ({**payload, "values": [0.3]}, {**payload, "fallback": "b"}):
-        with pytest.raises(ValueError, match="malformed thresholds"):
+        with pytest.raises(ValueError, match="^malformed thresholds$"):
             Thresholds.from_json(broken)
 
 

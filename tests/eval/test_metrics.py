@@ -16,11 +16,14 @@ def random_case(seed: int):
     for q in range(25):
         qid = f"q{q}"
         judged = rng.choice(docs, size=rng.integers(1, 12), replace=False)
-        # graded, with some explicit non-relevant (0) judgments
-        qrels[qid] = {d: int(rng.integers(0, 4)) for d in judged}
+        # graded, with explicit non-relevant (0) and negative (-1, as some TREC qrels have)
+        # judgments: trec_eval counts a negative grade as no gain
+        qrels[qid] = {d: int(rng.integers(-1, 4)) for d in judged}
         retrieved = rng.choice(docs, size=rng.integers(1, 35), replace=False)
         # few distinct values -> many ties
         run[qid] = {d: float(rng.integers(0, 5)) for d in retrieved}
+    qrels["q-none"] = {"d0": 0, "d1": -1}  # judged, nothing relevant: every metric is 0
+    run["q-none"] = {"d0": 2.0, "d1": 1.0, "d2": 0.5}
     return run, qrels
 
 
@@ -60,6 +63,11 @@ def test_metrics_equal_pytrec_eval(seed, k):
         r = expected[f"recall_{k}"]
         f1 = 2 * p * r / (p + r) if p + r else 0.0
         assert got[f"f1@{k}"] == pytest.approx(f1, abs=1e-4)
+
+
+def test_an_empty_run_scores_zero_everywhere():
+    names = ["ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "mrr@10", "f1@10"]
+    assert evaluate_query({}, {"a": 2, "b": 1}, names) == dict.fromkeys(names, 0.0)
 
 
 def test_ties_follow_trec_eval_docid_descending():

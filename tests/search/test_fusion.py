@@ -6,7 +6,7 @@ from neurank.data import Document
 from neurank.index.retrievers import Retrieved
 from neurank.search.boosts import apply_boosts, boost_factors
 from neurank.search.candidates import Candidates, merge_retrieved
-from neurank.search.fusion import fuse
+from neurank.search.fusion import fuse, zscore
 
 
 def candidates():
@@ -50,6 +50,20 @@ def test_constant_signal_contributes_nothing(normalization):
     fused = fuse(c, FusionConfig(normalization=normalization))
     assert fused.dtype == np.float64
     np.testing.assert_allclose(fused, 0.5 * alone)
+
+
+def test_zscore_standardises_each_row_and_zeroes_constant_ones():
+    rows = np.array([[1.0, 2.0, 3.0, 6.0], [9.4, 9.4, 9.4, 9.4], [5, 5, 5, 7]])
+    z = zscore(rows)
+    assert z.shape == rows.shape and z.dtype == np.float64
+    for row, expected in zip(z, rows, strict=True):
+        if np.ptp(expected):
+            np.testing.assert_allclose(row, (expected - expected.mean()) / expected.std())
+        else:
+            assert (row == 0).all()
+    np.testing.assert_allclose(zscore(rows[0]), z[0])  # one row alone: the same values
+    assert zscore(np.zeros((0, 3))).shape == (0, 3)
+    assert zscore(np.array([3], dtype=np.int64)).tolist() == [0.0]
 
 
 def test_merge_gives_every_candidate_every_score_and_rank():
