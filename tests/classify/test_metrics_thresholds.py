@@ -91,7 +91,7 @@ def test_thresholds_round_trip_and_follow_the_label_order():
                                                               ["x", "y"])
     assert Thresholds.constant(["x"]).global_threshold == 0.5
     for broken in ({**payload, "values": [0.3]}, {**payload, "fallback": "b"}):
-        with pytest.raises(ValueError, match="^malformed thresholds$"):
+        with pytest.raises(ValueError, match=r"^malformed thresholds$"):
             Thresholds.from_json(broken)
 
 

@@ -169,5 +169,5 @@ def test_a_finetune_sweep_refuses_to_search_what_is_mined_once(tmp_path, sample_
     config = SweepConfig.model_validate({
         "trainer": "finetune", "source": sample_dir, "out": tmp_path / "s",
         "space": {"negative_margin": [0.0, 0.05]}})
-    with pytest.raises(NeurankError, match="negative_margin .* once per sweep"):
+    with pytest.raises(NeurankError, match=r"negative_margin .* once per sweep"):
         run_sweep(config, log=lambda _: None)

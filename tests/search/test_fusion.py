@@ -52,6 +52,21 @@ def test_constant_signal_contributes_nothing(normalization):
     np.testing.assert_allclose(fused, 0.5 * alone)
 
 
+@pytest.mark.parametrize("method", ["weighted", "rrf"])
+def test_no_candidate_and_one_candidate(method):
+    empty = Candidates(query="q", rows=np.zeros(0, dtype=np.int64),
+                       scores={"bm25": np.zeros(0), "dense": np.zeros(0)},
+                       ranks={"bm25": np.zeros(0, dtype=np.int64),
+                              "dense": np.zeros(0, dtype=np.int64)})
+    fused = fuse(empty, FusionConfig(method=method))
+    assert fused.shape == (0,) and fused.dtype == np.float64
+    one = Candidates(query="q", rows=np.array([7]), scores={"bm25": np.array([3.0]),
+                                                             "dense": np.array([0.2])},
+                     ranks={"bm25": np.array([1]), "dense": np.array([1])})
+    fused = fuse(one, FusionConfig(method=method, rrf_k=10))
+    assert fused.tolist() == ([0.0] if method == "weighted" else [pytest.approx(1 / 11)])
+
+
 def test_zscore_standardises_each_row_and_zeroes_constant_ones():
     rows = np.array([[1.0, 2.0, 3.0, 6.0], [9.4, 9.4, 9.4, 9.4], [5, 5, 5, 7]])
     z = zscore(rows)
