@@ -56,9 +56,9 @@ STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = "/docs-assets"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 413, 422, 429)}
-# a request the loaded model cannot answer (a profile for a model that reads none, a filter
-# without a catalog)
-_RECOMMEND_ERRORS = {**_ERRORS, 400: {"model": ErrorBody}}
+# a request the loaded collection or model cannot answer (learned mode without a ranker, a
+# profile for a model that reads none, a filter without a catalog)
+_UNANSWERABLE_ERRORS = {**_ERRORS, 400: {"model": ErrorBody}}
 
 
 @dataclass(frozen=True)
@@ -349,12 +349,12 @@ def create_app(collection: str | Path | None = None, recommender: str | Path | N
     app.state.service = service
     _install_error_handlers(app)
 
-    @app.post("/search", response_model=SearchResponse, responses=_ERRORS)
+    @app.post("/search", response_model=SearchResponse, responses=_UNANSWERABLE_ERRORS)
     async def search(body: SearchRequest) -> SearchResponse:
         """Hits for a query (bm25, dense or hybrid), each with its per-signal scores."""
         return await service.search(body)
 
-    @app.post("/recommend", response_model=RecommendResponse, responses=_RECOMMEND_ERRORS)
+    @app.post("/recommend", response_model=RecommendResponse, responses=_UNANSWERABLE_ERRORS)
     async def recommend(body: RecommendRequest) -> RecommendResponse:
         """Top-k items for a user; unknown users get popular items with cold_start=true."""
         return await service.recommend(body)
