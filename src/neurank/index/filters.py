@@ -21,6 +21,7 @@ from neurank.errors import NeurankError
 Filters = Mapping[str, Any]
 RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 MAX_FIELD_CHARS = 100
+MAX_LISTED_FIELDS = 30
 Scalar = str | int | float | bool
 
 
@@ -118,6 +119,16 @@ def parse_filter_arguments(raw: list[str] | None) -> dict[str, Any]:
         # JSON's NaN/Infinity tokens and huge numbers are refused by validate_filters
         filters[field] = parsed if isinstance(parsed, bool | int | float) else value
     return validate_filters(filters)
+
+
+def check_known_fields(filters: Filters, known: set[str], absent: str) -> None:
+    """A filter on a field outside `known` is an error naming it (after `absent`, e.g. "no
+    document has a metadata field") and the fields that exist: a misspelt field must not pass
+    for "nothing matches"."""
+    unknown = [field for field in filters if field not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)[:MAX_LISTED_FIELDS]) or "none"
+        raise FilterError(f"{absent} {unknown[0]!r} (fields: {listed})", unknown[0])
 
 
 def filters_to_sql(filters: Filters) -> tuple[str, list[Any]]:

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from neurank.data.corpus import Document
-from neurank.index.filters import FilterError, Filters, filters_to_sql
+from neurank.index.filters import Filters, check_known_fields, filters_to_sql
 
-MAX_LISTED_FIELDS = 30
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
     row INTEGER PRIMARY KEY,
@@ -143,11 +142,7 @@ class SegmentedStore:
         found = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         if self.deleted:
             found = found[~np.isin(found, np.fromiter(self.deleted, dtype=np.int64))]
-        if len(found) == 0:  # a misspelt field must not pass for "no hits"
+        if len(found) == 0:  # only then is it worth a scan for the fields that exist
             known = set().union(*(s.metadata_fields() for s in self.segments.values()))
-            unknown = [field for field in filters if field not in known]
-            if unknown:
-                listed = ", ".join(sorted(known)[:MAX_LISTED_FIELDS]) or "none"
-                raise FilterError(f"no document has a metadata field {unknown[0]!r} (fields: "
-                                  f"{listed})", unknown[0])
+            check_known_fields(filters, known, "no document has a metadata field")
         return np.sort(found)

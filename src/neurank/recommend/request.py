@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from neurank.errors import NeurankError
-from neurank.index.filters import FilterError, matches_filters, validate_filters
+from neurank.index.filters import check_known_fields, matches_filters, validate_filters
 from neurank.recommend.base import Recommendations, Recommender
 from neurank.recommend.profile_base import ProfileRecommender
 
@@ -47,11 +47,8 @@ def candidate_items(model: Recommender, filters: dict[str, Any]) -> np.ndarray |
         raise NeurankError("filters need an item catalog: train with --items FILE (or MovieLens "
                            "u.item beside the data)")
     catalog = model.catalog
-    known = {field for record in catalog.records for field in record}
-    unknown = [field for field in checked if field not in known]
-    if unknown:  # a misspelt field must not pass for "nothing matches"
-        raise FilterError(f"no catalog item has a field {unknown[0]!r} (fields: "
-                          f"{', '.join(sorted(known)) or 'none'})", unknown[0])
+    check_known_fields(checked, {field for record in catalog.records for field in record},
+                       "no catalog item has a field")
     return np.array([model.item_index[i] for i, record in zip(catalog.ids, catalog.records,
                                                               strict=True)
                      if i in model.item_index and matches_filters(record, checked)],
