@@ -120,6 +120,11 @@ def checks_of(pin_path: Path, root: Path = ROOT) -> list[Check]:
     return out
 
 
+def commands_of(pins: dict[str, Any]) -> list[str]:
+    """The commands that write a pin file's results (`commands`, or a single `command`)."""
+    return list(pins["commands"]) if "commands" in pins else [pins["command"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated pin files (no .yaml)")
@@ -133,7 +138,7 @@ def main() -> None:
     for pin_path in files:
         pins = yaml.safe_load(pin_path.read_text(encoding="utf-8"))
         if not args.check_only:
-            for command in pins.get("commands", [pins["command"]]):
+            for command in commands_of(pins):
                 console.print(f"[bold]{pin_path.stem}[/]: {command}")
                 argv = shlex.split(command)
                 if argv[0] == "python":

@@ -51,7 +51,9 @@ def test_checks_flag_figures_off_or_missing(reproduce, tmp_path):
 def test_every_pin_file_maps_sections_that_exist(reproduce, repo_root):
     for pin_file in sorted((repo_root / "benchmarks" / "expected").glob("*.yaml")):
         pins = yaml.safe_load(pin_file.read_text())
-        assert pins.get("commands") or pins.get("command"), pin_file.name
+        commands = reproduce.commands_of(pins)
+        assert commands and all(c.startswith("python benchmarks/") for c in commands), \
+            pin_file.name
         assert pins.get("reproduce"), f"{pin_file.name} has no reproduce map"
         for section in pins["reproduce"]:
             leaves = list(reproduce.pinned_leaves(reproduce.locate(pins, section)))
