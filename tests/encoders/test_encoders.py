@@ -55,7 +55,8 @@ def test_onnx_encoder_matches_torch(tiny_model_dir, tiny_encoder, tmp_path, monk
     from neurank.encoders.onnx import OnnxEncoder, export_onnx
 
     monkeypatch.setenv("NEURANK_CACHE", str(tmp_path))
-    encoder = OnnxEncoder(export_onnx(str(tiny_model_dir), quantize=quantize), name="tiny")
+    encoder = OnnxEncoder(export_onnx(str(tiny_model_dir), quantize=quantize), name="tiny",
+                          threads=2)  # two workers: batches run in parallel
     texts = ["daily weather observations", "x", "a longer text about hospital readmissions " * 9,
              "", "stock prices"]
     got, want = encoder.encode(texts, batch_size=2), tiny_encoder.encode(texts)

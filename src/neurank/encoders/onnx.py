@@ -6,7 +6,9 @@ by the same GEMMs, and the earlier "ORT slower for 256-token batches" came from 
 unfused attention). What pays is (1) exporting with eager attention so ONNX Runtime's
 transformer optimizer can fuse each layer into one `Attention` op, (2) int8 dynamic
 quantization of the MatMul/Attention weights (per channel: cosine to torch >= 0.99), and (3)
-batches of similar length (texts sorted by token count, padded per batch, small batches).
+no padding and no waiting: documents sorted by token count, one per batch, one batch per core
+at a time on one-thread sessions (two threads on each batch wait on each other at every
+operator).
 
 The export needs torch once; it is cached under `$NEURANK_CACHE/onnx/<key>/` with a manifest
 (model hash, opset, quantization, sha256 of every file) verified on load. Encoding needs only
@@ -22,6 +24,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 _POOLINGS = ("mean", "cls")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+QUERY_BATCH = 8
 
 
 def cache_dir() -> Path:
@@ -205,7 +209,7 @@ class OnnxEncoder:
 
     backend = "onnx"
 
-    def __init__(self, export: Path, *, name: str, batch_size: int = 8,
+    def __init__(self, export: Path, *, name: str, batch_size: int = 1,
                  threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
@@ -218,15 +222,15 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(export / TOKENIZER_FILE))
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.session = self._session(spinning=False)
+        self.session = self._session(threads=1, spinning=False)
         self._query_session: Any = None
 
-    def _session(self, *, spinning: bool) -> Any:
+    def _session(self, *, threads: int, spinning: bool) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning",
                                          "1" if spinning else "0")
         return ort.InferenceSession(str(self.export / MODEL_FILE), options,
@@ -248,29 +252,40 @@ class OnnxEncoder:
                 arrays["token_type_ids"][i, :n] = encoding.type_ids
         return session.run(None, arrays)[0]
 
-    def encode(self, texts: list[str], *, batch_size: int | None = None,
-               show_progress: bool = False, session: Any = None) -> np.ndarray:
-        """Vectors of shape (len(texts), dim), in batches of texts of similar length."""
-        session = session or self.session
+    def _encode(self, texts: list[str], session: Any, *, batch_size: int, workers: int,
+                show_progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch(texts)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        size = batch_size or self.batch_size
+        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         with tqdm(total=len(texts), desc="encoding", unit="doc", disable=not show_progress) as bar:
-            for start in range(0, len(order), size):
-                chunk = order[start:start + size]
+            def run(chunk: np.ndarray) -> None:
                 out[chunk] = self._run([encodings[i] for i in chunk], session)
                 bar.update(len(chunk))
+
+            if workers == 1 or len(chunks) == 1:
+                for chunk in chunks:
+                    run(chunk)
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(run, chunks))
         return out
+
+    def encode(self, texts: list[str], *, batch_size: int | None = None,
+               show_progress: bool = False) -> np.ndarray:
+        """Vectors of shape (len(texts), dim): one batch per core at a time, each on one thread
+        (`session.run` releases the GIL). The default batch of one document has no padding;
+        int8 activation scales are then per document."""
+        return self._encode(texts, self.session, batch_size=batch_size or self.batch_size,
+                            workers=self.threads, show_progress=show_progress)
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         """Queries run on their own session whose threads spin between operators: a short
         input runs ~100 small operators, and waking a parked thread for each one dominated
         (SciFact hybrid p95 ~4.4 ms with spinning, ~5.0 without, ~6 on one thread). The
-        document session does not spin, so long indexing runs leave the CPU to the rest.
-        Batches are as for documents (int8 activation scales are per batch)."""
+        document session does not spin, so long indexing runs leave the CPU to the rest."""
         if self._query_session is None:
-            self._query_session = self._session(spinning=True)
-        return self.encode(queries, session=self._query_session)
+            self._query_session = self._session(threads=self.threads, spinning=True)
+        return self._encode(queries, self._query_session, batch_size=QUERY_BATCH, workers=1)
