@@ -188,13 +188,18 @@ def runtimes(args: argparse.Namespace, results: dict) -> None:
 
 
 def ablation(args, pipeline, train, test, hybrid_q, results) -> None:
-    all_groups = ["scores", "terms", "title", "metadata"]
+    all_groups = RankerFeatures().groups
+
+    def without(group: str) -> dict:
+        return {"features": RankerFeatures(groups=[g for g in all_groups if g != group])}
+
     variants = [
         ("full model (neural + fusion)", {}),
         ("- attention", {"attention": False}),
         ("- embeddings (features only)", {"embeddings": False}),
         ("- features (scores only)", {"features": RankerFeatures(groups=["scores"])}),
-        ("- metadata features", {"features": RankerFeatures(groups=all_groups[:3])}),
+        ("- metadata features", without("metadata")),
+        ("- feedback features (Rocchio, RM3)", without("feedback")),
         ("- hard negatives (random only)", {"hard_negatives": 0}),
         ("- hybrid (ranker alone)", {"learned_fusion": False}),
     ]

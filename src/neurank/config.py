@@ -218,14 +218,14 @@ class ClassifierConfig(_Config):
         return cls(mode=mode, **{"trainer": trainer, "pos_weight": "sqrt", **overrides})  # type: ignore[arg-type]
 
 
-FeatureGroup = Literal["scores", "terms", "title", "metadata"]
+FeatureGroup = Literal["scores", "terms", "title", "metadata", "feedback"]
 
 
 class RankerFeatures(_Config):
     """Which features a learned ranker sees (search/features.py documents each)."""
 
     groups: list[FeatureGroup] = Field(default_factory=lambda: ["scores", "terms", "title",
-                                                                "metadata"])
+                                                                "metadata", "feedback"])
     category_field: str = "category"
     quality_field: str = "quality"
     numeric_fields: list[str] = Field(

@@ -5,6 +5,9 @@ import json
 
 import pytest
 
+from neurank.index import Collection
+from neurank.search.ranker import collection_ranker
+
 
 @pytest.fixture
 def collection(neurank, tmp_path, tiny_model_dir, sample_dir):
@@ -24,13 +27,19 @@ def test_train_search_evaluate_tune_attach(neurank, collection, sample_dir, tmp_
     bad = neurank("ranker", "train", collection, "--dataset", sample_dir, "--kind", "svm",
                   check=False)
     assert bad.returncode == 2 and "--kind must be" in bad.stderr
+    bad_group = neurank("ranker", "train", collection, "--dataset", sample_dir, "--features",
+                        "scores,vibes", check=False)
+    assert bad_group.returncode == 2 and "features.groups.1" in bad_group.stderr
 
     trained = neurank("ranker", "train", collection, "--dataset", sample_dir, "--split", "test",
-                      "--kind", "lambdamart", "--cv", "2", "--json", tmp_path / "cv.json")
+                      "--kind", "lambdamart", "--cv", "2", "--json", tmp_path / "cv.json",
+                      "--features", "scores,terms,feedback")
     assert "out-of-fold" in trained.stdout and "stored in" in trained.stdout
     report = json.loads((tmp_path / "cv.json").read_text())
     assert (report["mode"], report["protocol"], report["split"]) == ("learned", "cv-2", "test")
     assert {"ndcg@10", "ndcg@3", "f1@3"} <= set(report["metrics"])
+    stored = collection_ranker(Collection.load(collection))
+    assert stored.config.features.groups == ["scores", "terms", "feedback"]
 
     hits = json.loads(neurank("search", collection, "weather stations", "--mode", "learned",
                               "--json").stdout)["hits"]

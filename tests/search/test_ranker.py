@@ -42,7 +42,7 @@ def featurized(collection, query: str, depth: int):
     docs = collection.documents(cands.rows)
     documents = [docs[int(r)] for r in cands.rows]
     extractor = FeatureExtractor(collection.bm25, RankerFeatures(), collection.documents)
-    return cands, documents, extractor(cands)
+    return cands, documents, extractor(cands, collection.vectors.vectors_for(cands.rows))
 
 
 def test_features_match_a_loop_over_terms(sample_collection):
@@ -83,6 +83,55 @@ def test_exact_title_and_category_features(sample_collection):
     assert exact[ids.index("ds01")] == 1.0 and exact.sum() == 1.0
     assert all(category[i] == float(d.metadata.get("category") == "climate")
                for i, d in enumerate(documents))
+
+
+def test_feedback_features_follow_rocchio_and_rm3(sample_collection):
+    """Pseudo-relevance feedback features against a loop over analysed documents."""
+    from collections import Counter
+
+    collection, query = sample_collection, "daily weather station temperature records"
+    cands = SearchPipeline(collection).candidates([query], mode="learned", depth=10)[0]
+    vectors = collection.vectors.vectors_for(cands.rows).astype(np.float64)
+    config = RankerFeatures(groups=["feedback"])
+    got = FeatureExtractor(collection.bm25, config, collection.documents)(cands, vectors)
+    assert feature_names(config) == ["feedback_dense", "feedback_bm25", "feedback_fused"]
+
+    def minmax(x):
+        return (x - x.min()) / (x.max() - x.min()) if x.max() > x.min() else 0 * x
+
+    fused = 0.5 * minmax(cands.scores["bm25"]) + 0.5 * minmax(cands.scores["dense"])
+    top = sorted(range(len(cands)), key=lambda i: (-fused[i], cands.rows[i]))[:5]
+    moved = cands.query_vector + vectors[top[:3]].mean(axis=0)
+    dense = vectors @ (moved / np.linalg.norm(moved))
+    np.testing.assert_allclose(got[:, 0], dense, rtol=1e-5)
+
+    bm25, analyzer = collection.bm25, collection.bm25.analyzer
+    everything = collection.documents([collection.row_of(i) for i in collection.doc_ids()])
+    tokens = {row: analyzer(doc.content) for row, doc in everything.items()}
+    relevance: Counter = Counter()
+    for i in top:
+        counts = Counter(tokens[int(cands.rows[i])])
+        for term, count in counts.items():
+            relevance[term] += fused[i] / sum(fused[top]) * count / sum(counts.values())
+    chosen = sorted(relevance, key=lambda t: (-relevance[t], bm25.vocab[t]))[:20]
+    n, mean_length = len(tokens), np.mean([len(t) for t in tokens.values()])
+
+    def contribution(term, row):
+        df = sum(term in t for t in tokens.values())
+        tf = tokens[row].count(term)
+        norm = 1 - bm25.config.b + bm25.config.b * len(tokens[row]) / mean_length
+        return math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf / (tf + bm25.config.k1 * norm)
+
+    total = sum(relevance[t] for t in chosen)
+    expansion = np.array([sum(relevance[t] / total * contribution(t, int(row)) for t in chosen)
+                          for row in cands.rows])
+    query_terms = [t for t in analyzer(query) if t in bm25.vocab]
+    expanded = 0.5 * cands.scores["bm25"] / len(query_terms) + 0.5 * expansion
+    np.testing.assert_allclose(got[:, 1], expanded, rtol=1e-4)
+    np.testing.assert_allclose(got[:, 2], 0.5 * minmax(expanded) + 0.5 * minmax(dense),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="vectors"):
+        FeatureExtractor(collection.bm25, config, collection.documents)(cands)
 
 
 def test_feature_groups_can_be_left_out():
@@ -257,7 +306,7 @@ def test_features_read_each_document_once(sample_collection):
         reads.extend(rows)
         return sample_collection.documents(rows)
 
-    extractor = FeatureExtractor(sample_collection.bm25, RankerFeatures(), fetch)
+    extractor = FeatureExtractor(sample_collection.bm25, RankerFeatures(groups=["title"]), fetch)
     cands = SearchPipeline(sample_collection).candidates(["weather", "weather records"],
                                                          mode="learned", depth=40)
     first = extractor(cands[0])

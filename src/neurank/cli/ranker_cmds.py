@@ -37,6 +37,9 @@ def train(
     random_negatives: Annotated[int | None, typer.Option(
         help="Random documents per training list.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the carve, sampling and initial weights.")] = 0,
+    features: Annotated[str | None, typer.Option(
+        help="Comma-separated feature groups (scores, terms, title, metadata, feedback; "
+             "default: all five).")] = None,
     runtime: Annotated[str, typer.Option(
         help="What scores the neural ranker: auto (torch on a GPU, onnx otherwise), torch, "
              "torch-int8, onnx or onnx-int8 (int8 = dynamic quantization, CPU; weights are "
@@ -62,10 +65,12 @@ def train(
         updates["hard_negatives"] = hard_negatives
     if random_negatives is not None:
         updates["random_negatives"] = random_negatives
+    if features is not None:
+        updates["features"] = {"groups": [g.strip() for g in features.split(",") if g.strip()]}
     try:
         config = RankerConfig(**updates)
     except ValueError as exc:
-        raise NeurankError(f"ranker settings: {exc.errors()[0]['loc'][0]}: "  # type: ignore[attr-defined]
+        raise NeurankError(f"ranker settings: {'.'.join(map(str, exc.errors()[0]['loc']))}: "  # type: ignore[attr-defined]
                            f"{exc.errors()[0]['msg']}") from None
     if epochs is not None:
         config.trainer = config.trainer.model_copy(update={"epochs": epochs})

@@ -172,6 +172,17 @@ class BM25Index:
             return np.zeros((len(slots), len(terms)), dtype=np.float32)
         return self._rows_of(np.asarray(slots, dtype=np.int64))[:, terms].toarray()
 
+    def term_counts(self, slots: np.ndarray) -> sp.csr_matrix:
+        """(len(slots), vocabulary) term counts of the given slots' documents."""
+        return self._rows_of(np.asarray(slots, dtype=np.int64))
+
+    def term_scores(self, slots: np.ndarray, terms: list[int]) -> np.ndarray:
+        """(len(slots), len(terms)) BM25 contribution of each term to each slot's score."""
+        tf = self.term_frequencies(slots, terms).astype(np.float64)
+        k1, b = self.config.k1, self.config.b
+        norm = 1.0 - b + b * self.doc_lengths(slots) / max(self.mean_doc_length, 1e-9)
+        return self.idf(terms) * tf / (tf + k1 * norm[:, None] + 1e-12)
+
     def idf(self, terms: list[int]) -> np.ndarray:
         """BM25 (Lucene) idf of each term id, from the live documents."""
         df = self._df[np.asarray(terms, dtype=np.int64)] if terms else np.zeros(0)

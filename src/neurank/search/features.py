@@ -8,7 +8,11 @@ Groups (each can be left out, for the ablation):
 - title:    title-only BM25 (the body's idf), title coverage, exact title match, query bigrams
             found in the title;
 - metadata: category named in the query, quality prior, and every numeric field the user names,
-            each with a missing flag, so the fixed boosts become learned features.
+            each with a missing flag, so the fixed boosts become learned features;
+- feedback: pseudo-relevance feedback from the list's own top documents (by default fusion):
+            similarity to the query moved toward their embedding centroid (Rocchio), BM25 of
+            the query expanded with their most characteristic terms (RM3), and the min-max
+            fusion of the two.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ from neurank.search.candidates import Candidates
 from neurank.search.fusion import minmax, zscore
 
 RETRIEVERS = ("bm25", "dense")
+FEEDBACK_DOCS = 5
+"""top documents of the default fusion that feed back: RM3 reads all 5, Rocchio the first 3"""
+ROCCHIO_DOCS = 3
+EXPANSION_TERMS = 20
+EXPANSION_WEIGHT = 0.5
+"""share of the expanded query's weight on the expansion terms (RM3's lambda)"""
 _NON_WORD = re.compile(r"\W+")
 
 
@@ -47,7 +57,14 @@ def feature_names(config: RankerFeatures) -> list[str]:
         names += ["category_match", "quality", "quality_missing"]
         for field in config.numeric_fields:
             names += [f"{field}", f"{field}_missing"]
+    if "feedback" in config.groups:
+        names += ["feedback_dense", "feedback_bm25", "feedback_fused"]
     return names
+
+
+def default_fusion(cands: Candidates) -> np.ndarray:
+    """The untrained hybrid score of each candidate: equal-weight min-max fusion."""
+    return 0.5 * minmax(cands.scores["bm25"]) + 0.5 * minmax(cands.scores["dense"])
 
 
 def _normalized(text: str) -> str:
@@ -100,8 +117,9 @@ class FeatureExtractor:
             infos.update(fresh)
         return [infos[row] for row in wanted]
 
-    def __call__(self, cands: Candidates) -> np.ndarray:
-        """Features of every candidate of `cands`, in order."""
+    def __call__(self, cands: Candidates, doc_vectors: np.ndarray | None = None) -> np.ndarray:
+        """Features of every candidate of `cands`, in order (`doc_vectors`, aligned with the
+        candidates, only for the feedback group)."""
         columns: list[np.ndarray] = []
         groups = self.config.groups
         terms = list(dict.fromkeys(self.bm25.query_terms(cands.query)))
@@ -115,6 +133,10 @@ class FeatureExtractor:
             columns += self._title(cands.query, infos, terms, idf)
         if "metadata" in groups:
             columns += self._metadata(cands.query, infos)
+        if "feedback" in groups:
+            if doc_vectors is None or cands.query_vector is None:
+                raise ValueError("feedback features need the query and document vectors")
+            columns += self._feedback(cands, doc_vectors)
         if not columns:
             return np.zeros((len(cands), 0), dtype=np.float32)
         return np.stack(columns, axis=1).astype(np.float32)
@@ -128,7 +150,7 @@ class FeatureExtractor:
             listed = rank > 0
             out += [raw, minmax(raw), zscore(raw), np.where(listed, 1.0 / np.maximum(rank, 1), 0.0),
                     np.log1p(np.where(listed, rank, depth))]
-        out.append(0.5 * minmax(cands.scores["bm25"]) + 0.5 * minmax(cands.scores["dense"]))
+        out.append(default_fusion(cands))
         return out
 
     def _terms(self, cands: Candidates, terms: list[int], idf: np.ndarray) -> list[np.ndarray]:
@@ -189,3 +211,28 @@ class FeatureExtractor:
             out += [np.asarray([0.0 if v is None else v for v in values]),
                     np.asarray([float(v is None) for v in values])]
         return out
+
+    def _feedback(self, cands: Candidates, doc_vectors: np.ndarray) -> list[np.ndarray]:
+        n = len(cands)
+        if n == 0:
+            return [np.zeros(0)] * 3
+        fused = default_fusion(cands)
+        top = np.lexsort((cands.rows, -fused))[:FEEDBACK_DOCS]
+        moved = np.asarray(cands.query_vector, dtype=np.float64) + doc_vectors[
+            top[:ROCCHIO_DOCS]].astype(np.float64).mean(axis=0)
+        dense = doc_vectors.astype(np.float64) @ (moved / max(np.linalg.norm(moved), 1e-12))
+        # RM3: P(term | feedback docs), each document weighted by its fused score
+        counts = self.bm25.term_counts(cands.rows[top])
+        lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+        weight = fused[top] / fused[top].sum() if fused[top].sum() > 0 else np.full(
+            len(top), 1.0 / len(top))
+        relevance = np.asarray(counts.multiply((weight / lengths)[:, None]).sum(axis=0)).ravel()
+        chosen = np.argsort(-relevance, kind="stable")[:EXPANSION_TERMS]
+        chosen = chosen[relevance[chosen] > 0]
+        expansion = np.zeros(n)
+        if len(chosen):
+            share = relevance[chosen] / relevance[chosen].sum()
+            expansion = self.bm25.term_scores(cands.rows, chosen.tolist()) @ share
+        original = cands.scores["bm25"] / max(len(self.bm25.query_terms(cands.query)), 1)
+        bm25 = (1.0 - EXPANSION_WEIGHT) * original + EXPANSION_WEIGHT * expansion
+        return [dense, bm25, 0.5 * minmax(bm25) + 0.5 * minmax(dense)]

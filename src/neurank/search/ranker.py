@@ -70,10 +70,11 @@ def ranking_list(collection: Collection, extractor: FeatureExtractor, cands: Can
     """The ranker's view of `cands`."""
     if cands.query_vector is None:
         raise ValueError("the learned ranker needs the query vector of its candidates")
+    doc_vectors = collection.vectors.vectors_for(cands.rows).astype(np.float32)
     return RankingList(
         query_id=query_id, query=cands.query, rows=cands.rows,
-        ids=collection.ids_of(cands.rows), features=extractor(cands),
-        doc_vectors=collection.vectors.vectors_for(cands.rows).astype(np.float32),
+        ids=collection.ids_of(cands.rows), features=extractor(cands, doc_vectors),
+        doc_vectors=doc_vectors,
         query_vector=np.asarray(cands.query_vector, dtype=np.float32),
         bm25=cands.scores["bm25"], dense=cands.scores["dense"],
         listed=np.any([rank > 0 for rank in cands.ranks.values()], axis=0))
