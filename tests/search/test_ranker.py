@@ -134,6 +134,15 @@ def test_feedback_features_follow_rocchio_and_rm3(sample_collection):
         FeatureExtractor(collection.bm25, config, collection.documents)(cands)
 
 
+def test_features_of_a_query_with_no_indexed_term_are_finite(sample_collection):
+    cands, _, features = featurized(sample_collection, "qqqxz wobblefrob", 10)
+    names = feature_names(RankerFeatures())
+    assert features.shape == (len(cands), len(names)) and len(cands) > 0
+    assert np.isfinite(features).all()
+    assert not features[:, names.index("coverage")].any()
+    assert features[:, names.index("feedback_dense")].std() > 0  # the dense side still feeds back
+
+
 def test_feature_groups_can_be_left_out():
     full = feature_names(RankerFeatures())
     scores = feature_names(RankerFeatures(groups=["scores"]))

@@ -166,19 +166,14 @@ class BM25Index:
         self._blocks = [_Block(live, tf)] if len(live) else []
         self._dead_entries = 0
 
-    def term_frequencies(self, slots: np.ndarray, terms: list[int]) -> np.ndarray:
-        """Dense (len(slots), len(terms)) counts of the given term ids in the given slots."""
-        if not len(slots) or not terms:
-            return np.zeros((len(slots), len(terms)), dtype=np.float32)
-        return self._rows_of(np.asarray(slots, dtype=np.int64))[:, terms].toarray()
-
     def term_counts(self, slots: np.ndarray) -> sp.csr_matrix:
-        """(len(slots), vocabulary) term counts of the given slots' documents."""
+        """(len(slots), vocabulary) term counts of the given slots' documents, in that order."""
         return self._rows_of(np.asarray(slots, dtype=np.int64))
 
-    def term_scores(self, slots: np.ndarray, terms: list[int]) -> np.ndarray:
-        """(len(slots), len(terms)) BM25 contribution of each term to each slot's score."""
-        tf = self.term_frequencies(slots, terms).astype(np.float64)
+    def term_scores(self, counts: np.ndarray, slots: np.ndarray, terms: list[int]) -> np.ndarray:
+        """BM25 contribution of each of `terms` to each slot's score, from their
+        (len(slots), len(terms)) counts."""
+        tf = np.asarray(counts, dtype=np.float64)
         k1, b = self.config.k1, self.config.b
         norm = 1.0 - b + b * self.doc_lengths(slots) / max(self.mean_doc_length, 1e-9)
         return self.idf(terms) * tf / (tf + k1 * norm[:, None] + 1e-12)

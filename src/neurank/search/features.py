@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from neurank.config import RankerFeatures
 from neurank.data.corpus import Document
@@ -125,10 +126,11 @@ class FeatureExtractor:
         terms = list(dict.fromkeys(self.bm25.query_terms(cands.query)))
         idf = self.bm25.idf(terms)
         infos = self._infos(cands.rows) if {"title", "metadata"} & set(groups) else []
+        counts = self.bm25.term_counts(cands.rows) if {"terms", "feedback"} & set(groups) else None
         if "scores" in groups:
             columns += self._scores(cands)
         if "terms" in groups:
-            columns += self._terms(cands, terms, idf)
+            columns += self._terms(cands, counts[:, terms].toarray(), idf)
         if "title" in groups:
             columns += self._title(cands.query, infos, terms, idf)
         if "metadata" in groups:
@@ -136,7 +138,7 @@ class FeatureExtractor:
         if "feedback" in groups:
             if doc_vectors is None or cands.query_vector is None:
                 raise ValueError("feedback features need the query and document vectors")
-            columns += self._feedback(cands, doc_vectors)
+            columns += self._feedback(cands, counts, doc_vectors)
         if not columns:
             return np.zeros((len(cands), 0), dtype=np.float32)
         return np.stack(columns, axis=1).astype(np.float32)
@@ -153,18 +155,18 @@ class FeatureExtractor:
         out.append(default_fusion(cands))
         return out
 
-    def _terms(self, cands: Candidates, terms: list[int], idf: np.ndarray) -> list[np.ndarray]:
-        n = len(cands)
-        tf = self.bm25.term_frequencies(cands.rows, terms)  # (n, terms)
+    def _terms(self, cands: Candidates, tf: np.ndarray, idf: np.ndarray) -> list[np.ndarray]:
+        """`tf`: (candidates, unique query terms) counts; `idf` of those terms."""
+        n, query_terms = len(cands), len(idf)
         matched = tf > 0
         idf_total = float(idf.sum())
         matched_idf = matched * idf
         count = matched.sum(axis=1)
         return [
-            np.full(n, float(len(terms))),
-            count / max(len(terms), 1),
+            np.full(n, float(query_terms)),
+            count / max(query_terms, 1),
             matched_idf.sum(axis=1) / idf_total if idf_total > 0 else np.zeros(n),
-            matched_idf.max(axis=1) if terms else np.zeros(n),
+            matched_idf.max(axis=1) if query_terms else np.zeros(n),
             matched_idf.sum(axis=1) / np.maximum(count, 1),
             np.log1p(tf).sum(axis=1),
             np.log1p(self.bm25.doc_lengths(cands.rows)),
@@ -212,7 +214,9 @@ class FeatureExtractor:
                     np.asarray([float(v is None) for v in values])]
         return out
 
-    def _feedback(self, cands: Candidates, doc_vectors: np.ndarray) -> list[np.ndarray]:
+    def _feedback(self, cands: Candidates, counts: sp.csr_matrix,
+                  doc_vectors: np.ndarray) -> list[np.ndarray]:
+        """`counts`: the candidates' (candidates, vocabulary) term counts."""
         n = len(cands)
         if n == 0:
             return [np.zeros(0)] * 3
@@ -222,17 +226,18 @@ class FeatureExtractor:
             top[:ROCCHIO_DOCS]].astype(np.float64).mean(axis=0)
         dense = doc_vectors.astype(np.float64) @ (moved / max(np.linalg.norm(moved), 1e-12))
         # RM3: P(term | feedback docs), each document weighted by its fused score
-        counts = self.bm25.term_counts(cands.rows[top])
-        lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+        feedback = counts[top]
+        lengths = np.maximum(np.asarray(feedback.sum(axis=1)).ravel(), 1.0)
         weight = fused[top] / fused[top].sum() if fused[top].sum() > 0 else np.full(
             len(top), 1.0 / len(top))
-        relevance = np.asarray(counts.multiply((weight / lengths)[:, None]).sum(axis=0)).ravel()
+        relevance = np.asarray(feedback.multiply((weight / lengths)[:, None]).sum(axis=0)).ravel()
         chosen = np.argsort(-relevance, kind="stable")[:EXPANSION_TERMS]
         chosen = chosen[relevance[chosen] > 0]
         expansion = np.zeros(n)
         if len(chosen):
             share = relevance[chosen] / relevance[chosen].sum()
-            expansion = self.bm25.term_scores(cands.rows, chosen.tolist()) @ share
+            expansion = self.bm25.term_scores(counts[:, chosen].toarray(), cands.rows,
+                                              chosen.tolist()) @ share
         original = cands.scores["bm25"] / max(len(self.bm25.query_terms(cands.query)), 1)
         bm25 = (1.0 - EXPANSION_WEIGHT) * original + EXPANSION_WEIGHT * expansion
         return [dense, bm25, 0.5 * minmax(bm25) + 0.5 * minmax(dense)]
