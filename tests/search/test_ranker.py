@@ -308,6 +308,20 @@ def test_runtimes_score_like_torch_fp32_and_save_fp32_weights(trained, sample_di
                                np.concatenate(other.raw_scores(lists)), rtol=1e-5, atol=1e-5)
 
 
+def test_a_ranker_without_attention_runs_on_onnx(sample_collection, sample_dir):
+    """Its graph does not read the candidate mask, so the ONNX export has no such input."""
+    from neurank.search.ranker import LearnedRanker
+
+    pipeline, data = SearchPipeline(sample_collection), read_beir(sample_dir, "train")
+    trained = train_ranker(pipeline, data, tiny_config(attention=False, runtime="onnx"),
+                           show_progress=False).ranker
+    lists = ranking_lists(pipeline, trained.config, data, list(data.qrels))
+    torch_ranker = LearnedRanker(trained.config.model_copy(update={"runtime": "torch"}),
+                                 encoder=trained.encoder, model=trained.model)
+    np.testing.assert_allclose(np.concatenate(trained.raw_scores(lists)),
+                               np.concatenate(torch_ranker.raw_scores(lists)), atol=1e-4)
+
+
 def test_features_read_each_document_once(sample_collection):
     reads: list[int] = []
 

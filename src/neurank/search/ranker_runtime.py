@@ -89,8 +89,10 @@ def make_runtime(model: GradedRanker, runtime: str) -> tuple[ScoreFn, int]:
         options.intra_op_num_threads = 1  # one query's list is small; servers run several
         session = onnxruntime.InferenceSession(graph, options,
                                                providers=["CPUExecutionProvider"])
+        # the export drops inputs the graph does not read (`mask` without attention)
+        names = [i.name for i in session.get_inputs()]
         return (lambda batch: session.run(["score"], {n: batch[n].cpu().numpy()
-                                                       for n in INPUTS})[0]), len(graph)
+                                                       for n in names})[0]), len(graph)
     module = torch_int8(model) if runtime == "torch-int8" else model
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
