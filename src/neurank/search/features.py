@@ -225,17 +225,21 @@ class FeatureExtractor:
         moved = np.asarray(cands.query_vector, dtype=np.float64) + doc_vectors[
             top[:ROCCHIO_DOCS]].astype(np.float64).mean(axis=0)
         dense = doc_vectors.astype(np.float64) @ (moved / max(np.linalg.norm(moved), 1e-12))
-        # RM3: P(term | feedback docs), each document weighted by its fused score
-        feedback = counts[top]
-        lengths = np.maximum(np.asarray(feedback.sum(axis=1)).ravel(), 1.0)
+        # RM3: P(term | feedback docs), each document weighted by its fused score; over the
+        # feedback documents' own terms only (a few hundred, not the vocabulary)
+        feedback = counts[top].tocoo()
+        lengths = np.maximum(np.bincount(feedback.row, weights=feedback.data,
+                                         minlength=len(top)), 1.0)
         weight = fused[top] / fused[top].sum() if fused[top].sum() > 0 else np.full(
             len(top), 1.0 / len(top))
-        relevance = np.asarray(feedback.multiply((weight / lengths)[:, None]).sum(axis=0)).ravel()
-        chosen = np.argsort(-relevance, kind="stable")[:EXPANSION_TERMS]
-        chosen = chosen[relevance[chosen] > 0]
+        terms, position = np.unique(feedback.col, return_inverse=True)
+        relevance = np.bincount(position, weights=(weight / lengths)[feedback.row]
+                                * feedback.data, minlength=len(terms))
+        best = np.lexsort((terms, -relevance))[:EXPANSION_TERMS]  # ties: lower term id
+        best = best[relevance[best] > 0]
         expansion = np.zeros(n)
-        if len(chosen):
-            share = relevance[chosen] / relevance[chosen].sum()
+        if len(best):
+            chosen, share = terms[best], relevance[best] / relevance[best].sum()
             expansion = self.bm25.term_scores(counts[:, chosen].toarray(), cands.rows,
                                               chosen.tolist()) @ share
         original = cands.scores["bm25"] / max(len(self.bm25.query_terms(cands.query)), 1)
