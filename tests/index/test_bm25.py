@@ -105,3 +105,24 @@ def test_highlight_spans_are_whole_words_as_the_analyzer_matches_them():
     start = text.index("showroom")
     assert analyzer.spans(text, set(analyzer("Showroom"))) == [(start, start + 8)]
     assert analyzer.spans(text, set()) == []
+
+
+def test_term_counts_follow_the_requested_slots_across_blocks():
+    """Rows come back in the order asked for, repeats included, whichever block holds them."""
+    from collections import Counter
+
+    texts = ["alpha beta gamma delta", "beta gamma gamma epsilon", "delta zeta eta theta",
+             "alpha alpha iota", "kappa"]
+    index = BM25Index()
+    index.add(np.array([0, 1, 2]), texts[:3])
+    index.add(np.array([3]), texts[3:4])
+    index.add(np.array([4]), texts[4:])
+    assert len(index._blocks) == 3  # smaller blocks after larger ones are not merged
+    slots = np.array([4, 0, 3, 1, 2, 4, 3])
+    counts = index.term_counts(slots).toarray()
+    for row, slot in enumerate(slots):
+        expected = Counter(index.analyzer(texts[slot]))
+        got = {term: counts[row, tid] for term, tid in index.vocab.items() if counts[row, tid]}
+        assert got == expected, slot
+    with pytest.raises(KeyError, match="slot 9"):
+        index.term_counts(np.array([0, 9]))

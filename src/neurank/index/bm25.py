@@ -56,6 +56,7 @@ class BM25Index:
         self.analyzer = Analyzer(self.config)
         self.vocab: dict[str, int] = {}
         self._blocks: list[_Block] = []
+        self._locator: tuple[np.ndarray, np.ndarray] | None = None
         self._slots = 0
         self._doc_len = np.zeros(0, dtype=np.float32)
         self._live = np.zeros(0, dtype=bool)
@@ -96,6 +97,7 @@ class BM25Index:
         self._total_len += float(lengths.astype(np.float64).sum())
         self._num_docs += len(slots)
         self._blocks.append(_Block(slots, tf))
+        self._locator = None
         # merge while the newest block is as large as the one before: O(log n) blocks
         while len(self._blocks) > 1 and self._blocks[-1].tf.nnz >= self._blocks[-2].tf.nnz:
             newer, older = self._blocks.pop(), self._blocks.pop()
@@ -126,21 +128,37 @@ class BM25Index:
         tf.sum_duplicates()
         self._append(slots, tf, lengths)
 
+    def _locate(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block, position in it) of every slot's row, -1 for none; built on first use after
+        the blocks change, so reading rows is a direct index instead of a search per block."""
+        if self._locator is None:
+            block_of = np.full(self._slots, -1, dtype=np.int64)
+            position = np.zeros(self._slots, dtype=np.int64)
+            for b, block in enumerate(self._blocks):
+                block_of[block.slots] = b
+                position[block.slots] = np.arange(len(block.slots))
+            self._locator = (block_of, position)
+        return self._locator
+
     def _rows_of(self, slots: np.ndarray) -> sp.csr_matrix:
         """Term frequencies of `slots` (in that order), gathered from the blocks."""
-        parts, order = [], []
         width = len(self.vocab)
-        for block in self._blocks:
-            hit = np.isin(block.slots, slots)
-            if hit.any():
-                positions = np.flatnonzero(hit)
-                parts.append(_widened(block.tf[positions], width))
-                order.append(block.slots[positions])
-        if not parts:
+        if not len(slots):
             return sp.csr_matrix((0, width), dtype=np.float32)
-        stacked = sp.vstack(parts, format="csr")
-        found = np.concatenate(order)
-        return stacked[np.argsort(found)[np.searchsorted(np.sort(found), slots)]]
+        block_of, position = self._locate()
+        which = np.full(len(slots), -1, dtype=np.int64)
+        inside = (slots >= 0) & (slots < len(block_of))
+        which[inside] = block_of[slots[inside]]
+        if (which < 0).any():
+            raise KeyError(f"slot {int(slots[np.argmax(which < 0)])} has no indexed document")
+        parts, order = [], []
+        for b in np.unique(which):
+            picked = np.flatnonzero(which == b)
+            parts.append(_widened(self._blocks[b].tf, width)[position[slots[picked]]])
+            order.append(picked)
+        if len(parts) == 1:
+            return parts[0]
+        return sp.vstack(parts, format="csr")[np.argsort(np.concatenate(order))]
 
     def delete(self, slots: np.ndarray) -> None:
         """Forget the documents in `slots`; their statistics leave N, df and avgdl."""
@@ -164,6 +182,7 @@ class BM25Index:
         live = np.flatnonzero(self.live)
         tf = self._rows_of(live)
         self._blocks = [_Block(live, tf)] if len(live) else []
+        self._locator = None
         self._dead_entries = 0
 
     def term_counts(self, slots: np.ndarray) -> sp.csr_matrix:
