@@ -25,14 +25,16 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from neurank.config import RankerFeatures
+from neurank.config import FusionConfig, RankerFeatures
 from neurank.data.corpus import Document
 from neurank.index.bm25 import BM25Index
 from neurank.search.boosts import category_in_query, numeric_value
 from neurank.search.candidates import Candidates
-from neurank.search.fusion import minmax, zscore
+from neurank.search.fusion import fuse, minmax, zscore
 
 RETRIEVERS = ("bm25", "dense")
+DEFAULT_FUSION = FusionConfig()
+"""the untrained hybrid score (equal-weight min-max) that the features and feedback start from"""
 FEEDBACK_DOCS = 5
 """top documents of the default fusion that feed back: RM3 reads all 5, Rocchio the first 3"""
 ROCCHIO_DOCS = 3
@@ -61,11 +63,6 @@ def feature_names(config: RankerFeatures) -> list[str]:
     if "feedback" in config.groups:
         names += ["feedback_dense", "feedback_bm25", "feedback_fused"]
     return names
-
-
-def default_fusion(cands: Candidates) -> np.ndarray:
-    """The untrained hybrid score of each candidate: equal-weight min-max fusion."""
-    return 0.5 * minmax(cands.scores["bm25"]) + 0.5 * minmax(cands.scores["dense"])
 
 
 def _normalized(text: str) -> str:
@@ -152,7 +149,7 @@ class FeatureExtractor:
             listed = rank > 0
             out += [raw, minmax(raw), zscore(raw), np.where(listed, 1.0 / np.maximum(rank, 1), 0.0),
                     np.log1p(np.where(listed, rank, depth))]
-        out.append(default_fusion(cands))
+        out.append(fuse(cands, DEFAULT_FUSION))
         return out
 
     def _terms(self, cands: Candidates, tf: np.ndarray, idf: np.ndarray) -> list[np.ndarray]:
@@ -220,7 +217,7 @@ class FeatureExtractor:
         n = len(cands)
         if n == 0:
             return [np.zeros(0)] * 3
-        fused = default_fusion(cands)
+        fused = fuse(cands, DEFAULT_FUSION)
         top = np.lexsort((cands.rows, -fused))[:FEEDBACK_DOCS]
         moved = np.asarray(cands.query_vector, dtype=np.float64) + doc_vectors[
             top[:ROCCHIO_DOCS]].astype(np.float64).mean(axis=0)
