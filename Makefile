@@ -63,9 +63,11 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-# mutation testing of the modules listed in pyproject's [tool.mutmut] (tens of minutes)
+# mutation testing of the modules listed in pyproject's [tool.mutmut] (tens of minutes).
+# mutmut forks a child per mutant: a child forked after an OpenMP parallel region (torch,
+# FAISS) blocks forever on its first one, which mutmut then reports as a timeout.
 mutation: $(VENV)/.dev
-	$(BIN)/mutmut run --max-children 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results
 
 # re-run every pinned benchmark on ../shared/data and check each pinned figure (hours on 2
