@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from neurank.eval.protocols import full_ranking_metrics, hit_rate_ndcg, sampled_ranks
+from neurank.eval.protocols import (
+    CUTOFFS,
+    full_ranking_metrics,
+    hit_rate_ndcg,
+    sampled_candidates,
+    sampled_metrics,
+    sampled_metrics_from_scores,
+    sampled_ranks,
+)
 
 
 def test_sampled_ranks_and_metrics_by_hand():
@@ -20,6 +28,7 @@ def test_tie_rules():
     assert (sampled_ranks(pos, neg, ties="pessimistic") == 99).all()
     random_ranks = sampled_ranks(pos, neg, ties="random", seed=3)
     np.testing.assert_array_equal(random_ranks, sampled_ranks(pos, neg, seed=3))
+    np.testing.assert_array_equal(sampled_ranks(pos, neg), sampled_ranks(pos, neg, seed=0))
 
 
 def test_random_ties_place_the_positive_uniformly_among_them():
@@ -97,3 +106,73 @@ def test_peer_rows_and_neurank_rows_share_one_evaluation_function(interactions, 
     for seed in (0, 1):
         assert bench.peer_metrics(peer, held, interactions.item_counts(), seed=seed) == (
             evaluate_sampled(model, held, seed=seed, cutoffs=(10,)))
+
+
+def test_score_ties_then_popularity_then_the_tie_rule():
+    """Above by score, above by popularity among score ties, tied on both, and a lower score
+    with the positive's popularity (below: popularity only splits score ties)."""
+    ranks = sampled_ranks(np.array([1.0]), np.array([[2.0, 1.0, 1.0, 0.5]]),
+                          positive_tiebreak=np.array([3.0]),
+                          negative_tiebreak=np.array([[0.0, 9.0, 3.0, 3.0]]), ties="pessimistic")
+    assert ranks.tolist() == [3]
+    half = sampled_ranks(np.array([1.0]), np.array([[1.0, 1.0]]),
+                         positive_tiebreak=np.array([3.0]), ties="pessimistic")
+    assert half.tolist() == [2]  # one tie-break array alone is not a tie-break
+    with pytest.raises(ValueError, match="unknown tie rule 'pesimistic'"):
+        sampled_ranks(np.array([1.0]), np.array([[1.0]]), ties="pesimistic")
+
+
+def test_hit_rate_ndcg_of_no_users_is_zero():
+    assert hit_rate_ndcg(np.array([], dtype=np.int64), 10) == {"hr@10": 0.0, "ndcg@10": 0.0}
+
+
+def test_sampled_metrics_from_scores_by_hand():
+    """Held-out item first in each row: user 0 is below item 2 by score and above item 1 by
+    popularity; user 1's own item among its negatives is skipped and item 6 loses the
+    popularity tie-break; user 2 stays tied with item 8 (pessimistic: below it); user 3 is
+    first by score."""
+    scores = np.array([[0.5, 0.5, 0.9, 0.1], [0.7, 0.7, 0.2, 0.7], [0.3, 0.3, 0.0, 0.0],
+                       [0.8, 0.1, 0.2, 0.3]])
+    candidates = np.array([[0, 1, 2, 3], [4, 4, 5, 6], [7, 8, 5, 3], [3, 1, 2, 0]])
+    popularity = np.array([5, 1, 0, 0, 3, 0, 1, 2, 2])
+    metrics = sampled_metrics_from_scores(scores, candidates, popularity, ties="pessimistic",
+                                          cutoffs=(1, 3))
+    assert metrics == pytest.approx({"hr@1": 2 / 4, "ndcg@1": 2 / 4, "hr@3": 1.0,
+                                     "ndcg@3": (2 / np.log2(3) + 2) / 4})
+    tied = np.zeros((200, 5))
+    rows = np.tile(np.arange(5), (200, 1))
+    assert sampled_metrics_from_scores(tied, rows, np.zeros(5)) == sampled_metrics_from_scores(
+        tied, rows, np.zeros(5), ties="random", seed=0, cutoffs=CUTOFFS)
+
+
+def test_sampled_metrics_forward_the_tie_rule_seed_and_cutoffs():
+    """All held-out items tied with their 4 negatives: only the tie rule and its seed place
+    them; the wrapper scores the held-out item first, then its negatives."""
+    from neurank.data.interactions import HeldOut
+
+    n = 200
+    held = HeldOut(users=np.arange(n), items=np.zeros(n, dtype=np.int64),
+                   negatives=np.tile(np.arange(1, 5), (n, 1)))
+    seen = []
+
+    def score_pairs(users, items):
+        seen.append(items)
+        return np.zeros(items.shape, dtype=np.int64)
+
+    popularity = np.zeros(5)
+    pessimistic = sampled_metrics(score_pairs, held, popularity, ties="pessimistic",
+                                  cutoffs=(1,))
+    assert pessimistic == {"hr@1": 0.0, "ndcg@1": 0.0}
+    np.testing.assert_array_equal(seen[0], np.tile(np.arange(5), (n, 1)))
+    for seed in (0, 5):
+        ranks = sampled_ranks(np.zeros(n), np.zeros((n, 4)), seed=seed)
+        assert sampled_metrics(score_pairs, held, popularity, seed=seed, cutoffs=(1,)) == (
+            pytest.approx(hit_rate_ndcg(ranks, 1)))
+    assert (sampled_metrics(score_pairs, held, popularity)
+            == sampled_metrics(score_pairs, held, popularity, ties="random", seed=0,
+                               cutoffs=CUTOFFS))
+    assert sampled_metrics(score_pairs, held, popularity, seed=0) != (
+        sampled_metrics(score_pairs, held, popularity, seed=1))
+    with pytest.raises(ValueError,
+                       match=r"^the sampled protocol needs negatives for every held-out item$"):
+        sampled_candidates(HeldOut(users=held.users, items=held.items, negatives=None))

@@ -185,13 +185,14 @@ def evaluate_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
 ) -> None:
     """Evaluate a trained recommender on the test split of --data."""
+    from neurank.eval.protocols import TIE_RULES
     from neurank.recommend import load_recommender
     from neurank.recommend.evaluation import evaluation_report
 
     if protocol not in ("sampled", "full", "cold-users"):
         raise NeurankError(f"--protocol must be sampled, full or cold-users, got {protocol!r}")
-    if ties not in ("random", "pessimistic"):
-        raise NeurankError(f"--ties must be random or pessimistic, got {ties!r}")
+    if ties not in TIE_RULES:
+        raise NeurankError(f"--ties must be {' or '.join(TIE_RULES)}, got {ties!r}")
     model = load_recommender(checkpoint)
     split_info = model.info.get("split", {})
     columns = _columns(split_info)

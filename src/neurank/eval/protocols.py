@@ -17,6 +17,7 @@ import numpy as np
 from neurank.data.interactions import HeldOut
 
 TieRule = Literal["random", "pessimistic"]
+TIE_RULES: tuple[str, ...] = ("random", "pessimistic")
 CUTOFFS = (5, 10, 20)
 ScorePairs = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(user indices (n,), item indices (n, m)) -> scores (n, m)"""
@@ -32,7 +33,10 @@ def sampled_ranks(
     ties: TieRule = "random",
     seed: int = 0,
 ) -> np.ndarray:
-    """0-based rank of each positive among its negatives."""
+    """0-based rank of each positive among its negatives; the popularity tie-break applies
+    when both `positive_tiebreak` and `negative_tiebreak` are given."""
+    if ties not in TIE_RULES:
+        raise ValueError(f"unknown tie rule {ties!r}; expected one of {TIE_RULES}")
     pos = np.asarray(positive_scores, dtype=np.float64)[:, None]
     neg = np.asarray(negative_scores, dtype=np.float64)
     valid = np.ones(neg.shape, dtype=bool) if negative_is_positive is None else ~negative_is_positive
