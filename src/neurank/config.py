@@ -261,6 +261,11 @@ class RankerConfig(_Config):
                             "the int8 ones quantize weights dynamically; stored weights stay fp32")
     trees: int = Field(500, ge=1, description="LambdaMART: most boosting rounds")
     leaves: int = Field(15, ge=2, description="LambdaMART: leaves per tree")
+    bags: int = Field(
+        5, ge=1, description="LambdaMART: boosters trained on folds of the training queries, each "
+                             "early-stopped on the fold it left out; it scores with their mean, "
+                             "and fusion weights and threshold are chosen on every training "
+                             "query's out-of-fold score (1 = one booster and a validation carve)")
     seed: int = 0
     trainer: TrainerConfig = TrainerConfig(epochs=40, batch_size=16, lr=1e-3,
                                            weight_decay=0.01, patience=6, monitor="ndcg@10")

@@ -4,13 +4,14 @@ import math
 import numpy as np
 import pytest
 
+from neurank.artifacts import write_manifest
 from neurank.config import RankerConfig, RankerFeatures
 from neurank.data import read_beir
 from neurank.errors import CheckpointError, CollectionError, NeurankError
-from neurank.search import SearchPipeline
+from neurank.search import SearchPipeline, ranker_training
 from neurank.search.evaluation import evaluate_collection
 from neurank.search.features import FeatureExtractor, feature_names
-from neurank.search.ranker import collection_ranker, store_ranker
+from neurank.search.ranker import LearnedRanker, collection_ranker, store_ranker
 from neurank.search.ranker_training import (
     cross_validate,
     ranking_lists,
@@ -188,8 +189,6 @@ def test_tampered_ranker_is_refused(trained, sample_collection):
     weights = folder / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises((CheckpointError, CollectionError)):
-        from neurank.search.ranker import LearnedRanker
-
         LearnedRanker.load(folder)
     (folder / "manifest.json").write_text((folder / "manifest.json").read_text() + " ")
     with pytest.raises(CollectionError, match="modified"):
@@ -208,11 +207,63 @@ def test_a_new_ranker_replaces_the_old_folder(trained, sample_collection):
 def test_lambdamart_trains_and_serves(sample_collection, sample_dir):
     pipeline = SearchPipeline(sample_collection)
     data = read_beir(sample_dir, "train")
-    result = train_ranker(pipeline, data, tiny_config(kind="lambdamart"), show_progress=False)
+    config = tiny_config(kind="lambdamart", bags=1)
+    result = train_ranker(pipeline, data, config, show_progress=False)
     store_ranker(sample_collection, result.ranker)
     report, _ = evaluate_collection(pipeline, read_beir(sample_dir, "test"), mode="learned")
     assert report["mode"] == "learned" and 0.0 <= report["metrics"]["ndcg@10"] <= 1.0
-    assert collection_ranker(sample_collection).booster is not None
+    assert len(collection_ranker(sample_collection).boosters) == 1
+    assert result.ranker.report["train_queries"] == 9  # one of the 10 carved out
+
+
+def test_bagged_lambdamart_never_validates_a_booster_on_its_own_training_queries(
+        sample_collection, sample_dir, monkeypatch):
+    pipeline = SearchPipeline(sample_collection)
+    data = read_beir(sample_dir, "train")
+    calls = []
+    original = ranker_training._train_lambdamart
+
+    def recording(config, encoder, train, validation):
+        calls.append(({x.query_id for x in train}, {x.query_id for x in validation}))
+        return original(config, encoder, train, validation)
+
+    monkeypatch.setattr(ranker_training, "_train_lambdamart", recording)
+    ranker = train_ranker(pipeline, data, tiny_config(kind="lambdamart", bags=3),
+                          show_progress=False).ranker
+    report = ranker.report
+    query_ids, held_out_by = report["validation_query_ids"], report["validation_held_out_by"]
+    assert len(ranker.boosters) == len(calls) == 3 and len(query_ids) == 10
+    for bag, (trained_on, stopped_on) in enumerate(calls):
+        assert stopped_on == {q for q, b in zip(query_ids, held_out_by, strict=True) if b == bag}
+        assert trained_on == set(query_ids) - stopped_on
+
+    lists = ranking_lists(pipeline, ranker.config, data, query_ids)
+    out_of_fold = ranker.raw_scores(lists, held_out_by)
+    mean = ranker.raw_scores(lists)
+    for lst, bag, oof, averaged in zip(lists, held_out_by, out_of_fold, mean, strict=True):
+        np.testing.assert_allclose(oof, ranker.boosters[bag].predict(lst.features))
+        np.testing.assert_allclose(averaged, np.mean([b.predict(lst.features)
+                                                      for b in ranker.boosters], axis=0))
+    store_ranker(sample_collection, ranker)
+    reloaded = LearnedRanker.load(sample_collection.ranker_folder)
+    for before, after in zip(mean, reloaded.raw_scores(lists), strict=True):
+        np.testing.assert_allclose(before, after)
+    _, tuned_on, _, _ = tune_threshold(pipeline, data)
+    assert tuned_on == query_ids  # every training query, each scored out-of-fold
+
+
+def test_a_booster_missing_from_the_manifest_is_never_read(sample_collection, sample_dir):
+    pipeline = SearchPipeline(sample_collection)
+    data = read_beir(sample_dir, "train")
+    ranker = train_ranker(pipeline, data, tiny_config(kind="lambdamart", bags=2),
+                          show_progress=False).ranker
+    folder = ranker.save(sample_collection.folder / "bagged")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"].pop("lambdamart.1.txt")
+    manifest.pop("manifest_sha256")
+    write_manifest(folder, manifest)
+    with pytest.raises(CheckpointError, match=r"does not list lambdamart\.1\.txt"):
+        LearnedRanker.load(folder)
 
 
 def test_threshold_drops_low_scores_and_can_empty_a_search(trained, sample_dir):
@@ -289,8 +340,6 @@ def test_encoder_mismatch_is_refused(trained, tmp_path, sample_documents):
 @pytest.mark.parametrize("runtime", ["torch-int8", "onnx", "onnx-int8"])
 def test_runtimes_score_like_torch_fp32_and_save_fp32_weights(trained, sample_dir, tmp_path,
                                                               runtime):
-    from neurank.search.ranker import LearnedRanker
-
     pipeline, result = trained
     fp32 = result.ranker
     test = read_beir(sample_dir, "test")
@@ -310,7 +359,6 @@ def test_runtimes_score_like_torch_fp32_and_save_fp32_weights(trained, sample_di
 
 def test_a_ranker_without_attention_runs_on_onnx(sample_collection, sample_dir):
     """Its graph does not read the candidate mask, so the ONNX export has no such input."""
-    from neurank.search.ranker import LearnedRanker
 
     pipeline, data = SearchPipeline(sample_collection), read_beir(sample_dir, "train")
     trained = train_ranker(pipeline, data, tiny_config(attention=False, runtime="onnx"),

@@ -2,7 +2,8 @@
 
 A ranker scores a query's hybrid candidates from features (search/features.py) and, for the
 neural kind, the query and document embeddings (models/ranker.py); LambdaMART (LightGBM
-lambdarank) scores the same features. The final score mixes the ranker with the min-max
+lambdarank) scores the same features, as the mean of boosters trained on folds of the training
+queries (bagging, `RankerConfig.bags`). The final score mixes the ranker with the min-max
 normalised dense and BM25 scores by weights chosen on validation queries; candidates whose
 ranker score is below the chosen threshold are dropped, so a search can answer "nothing".
 
@@ -33,6 +34,7 @@ from neurank.training.checkpoint import load_checkpoint, save_checkpoint
 
 KIND = "ranker"
 LAMBDAMART_FILE = "lambdamart.txt"
+"""booster 0 of a LambdaMART ranker; booster i > 0 is in lambdamart.{i}.txt"""
 SCORE_BATCH = 64
 
 
@@ -103,16 +105,16 @@ class LearnedRanker:
     """A trained ranker with its feature settings, fusion weights and threshold."""
 
     def __init__(self, config: RankerConfig, *, encoder: dict[str, Any],
-                 model: GradedRanker | None = None, booster: Any = None,
+                 model: GradedRanker | None = None, boosters: list[Any] | None = None,
                  fusion: dict[str, float] | None = None, threshold: float | None = None,
                  report: dict[str, Any] | None = None) -> None:
-        if (model is None) == (booster is None):
-            raise ValueError("a ranker has either a neural model or a LambdaMART booster")
+        if (model is None) == (not boosters):
+            raise ValueError("a ranker has either a neural model or LambdaMART boosters")
         self.config = config
         self.encoder = encoder
         self.model = model.eval() if model is not None else None
         self._runtime: tuple[Any, ...] | None = None  # (model, runtime name, score fn, bytes)
-        self.booster = booster
+        self.boosters = boosters or []
         self.fusion = fusion or {"ranker": 1.0}
         self.threshold = threshold
         self.report = report or {}
@@ -130,11 +132,19 @@ class LearnedRanker:
             self._runtime = (*key, *make_runtime(self.model, self.config.runtime))
         return self._runtime[2], self._runtime[3]
 
-    def raw_scores(self, lists: list[RankingList]) -> list[np.ndarray]:
-        """The ranker's own score of every candidate of each list."""
-        if self.booster is not None:
-            return [self.booster.predict(x.features, num_threads=1) if len(x) else np.zeros(0)
-                    for x in lists]
+    def raw_scores(self, lists: list[RankingList],
+                   held_out_by: list[int] | None = None) -> list[np.ndarray]:
+        """The ranker's own score of every candidate of each list: the mean of its boosters,
+        or with `held_out_by` (bagged LambdaMART, per list) the one booster that did not
+        train on that query (out-of-fold)."""
+        if self.boosters:
+            def predict(booster: Any, lst: RankingList) -> np.ndarray:
+                return booster.predict(lst.features, num_threads=1) if len(lst) else np.zeros(0)
+
+            if held_out_by is not None:
+                return [predict(self.boosters[b], x)
+                        for x, b in zip(lists, held_out_by, strict=True)]
+            return [np.mean([predict(b, x) for b in self.boosters], axis=0) for x in lists]
         score_batch, _ = self.runtime()
         out: list[np.ndarray] = []
         for start in range(0, len(lists), SCORE_BATCH):
@@ -178,9 +188,13 @@ class LearnedRanker:
             return save_checkpoint(folder, kind=KIND, tensors=dict(self.model.state_dict()),
                                    meta={**meta, "module": {"class": "GradedRanker",
                                                             "args": self.model.init_args}})
-        text = self.booster.model_to_string()
-        return save_checkpoint(folder, kind=KIND, tensors={}, meta=meta, write_extra=lambda s: (
-            s / LAMBDAMART_FILE).write_text(text, encoding="utf-8"))
+        texts = [b.model_to_string() for b in self.boosters]
+
+        def write_boosters(staging: Path) -> None:
+            for i, text in enumerate(texts):
+                (staging / _booster_file(i)).write_text(text, encoding="utf-8")
+        return save_checkpoint(folder, kind=KIND, tensors={}, meta={**meta, "bags": len(texts)},
+                               write_extra=write_boosters)
 
     @classmethod
     def load(cls, folder: str | Path) -> LearnedRanker:
@@ -199,11 +213,22 @@ class LearnedRanker:
         if config.kind == "lambdamart":
             import lightgbm
 
-            text = (folder / LAMBDAMART_FILE).read_text(encoding="utf-8")
-            return cls(config, booster=lightgbm.Booster(model_str=text), **common)
+            bags = meta.get("bags", 1)
+            if not isinstance(bags, int) or bags < 1:
+                raise CheckpointError(f"{folder}: field 'bags' must be a positive integer")
+            names = [_booster_file(i) for i in range(bags)]
+            for name in names:  # only files the verified manifest lists are ever read
+                if name not in meta["files"]:
+                    raise CheckpointError(f"{folder}: the manifest does not list {name}")
+            texts = [(folder / name).read_text(encoding="utf-8") for name in names]
+            return cls(config, boosters=[lightgbm.Booster(model_str=t) for t in texts], **common)
         model = GradedRanker(**meta["module"]["args"])
         model.load_state_dict(checkpoint.tensors)
         return cls(config, model=model, **common)
+
+
+def _booster_file(index: int) -> str:
+    return LAMBDAMART_FILE if index == 0 else f"lambdamart.{index}.txt"
 
 
 @lru_cache(maxsize=8)
