@@ -4,7 +4,7 @@ import pytest
 import Stemmer
 
 from neurank.config import AnalyzerConfig
-from neurank.index.bm25 import BM25Index
+from neurank.index.bm25 import BM25Index, saturation
 
 QUERIES = ["daily weather temperature", "patients hospital", "stock prices exchange",
            "images of handwritten digits", "unknownword", "the of and"]
@@ -126,3 +126,22 @@ def test_term_counts_follow_the_requested_slots_across_blocks():
         assert got == expected, slot
     with pytest.raises(KeyError, match="slot 9"):
         index.term_counts(np.array([0, 9]))
+
+
+def test_term_scores_sum_to_the_query_score(sample_documents):
+    """The per-term contributions the ranker's feedback features use add up to `scores`."""
+    texts = [d.content for d in sample_documents]
+    index = BM25Index()
+    index.add(np.arange(len(texts)), texts)
+    terms = sorted(set(index.query_terms(QUERIES[0])))
+    slots = np.arange(len(texts))
+    counts = index.term_counts(slots)[:, terms].toarray()
+    contributions = index.term_scores(counts, slots, terms)
+    np.testing.assert_allclose(contributions.sum(axis=1), index.scores(QUERIES[0]), atol=1e-5)
+
+
+def test_saturation_of_an_absent_term_with_no_length_penalty_is_zero():
+    """k1 = 0 (or an empty document at b = 1) makes 0/0 for an absent term: 0, not NaN."""
+    tf = np.array([0.0, 2.0])
+    np.testing.assert_array_equal(saturation(tf, np.array([3.0, 3.0]), 3.0, 0.0, 0.75), [0.0, 1.0])
+    np.testing.assert_array_equal(saturation(tf, np.array([0.0, 0.0]), 3.0, 1.2, 1.0), [0.0, 1.0])

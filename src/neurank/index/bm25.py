@@ -39,6 +39,14 @@ class _Block:
         return self._postings
 
 
+def saturation(tf: np.ndarray, lengths: np.ndarray | float, mean_length: float, k1: float,
+               b: float) -> np.ndarray:
+    """BM25's length-normalised term-frequency saturation `tf / (tf + k1 (1 - b + b len/mean))`
+    (0 where the denominator is, which needs k1 = 0 or an empty document at b = 1, and tf = 0)."""
+    denominator = tf + k1 * (1.0 - b + b * lengths / mean_length)
+    return np.divide(tf, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+
+
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
     """`array` with room for at least `size` entries (capacity doubles), zero-filled."""
     if size <= len(array):
@@ -193,9 +201,9 @@ class BM25Index:
         """BM25 contribution of each of `terms` to each slot's score, from their
         (len(slots), len(terms)) counts."""
         tf = np.asarray(counts, dtype=np.float64)
-        k1, b = self.config.k1, self.config.b
-        norm = 1.0 - b + b * self.doc_lengths(slots) / max(self.mean_doc_length, 1e-9)
-        return self.idf(terms) * tf / (tf + k1 * norm[:, None] + 1e-12)
+        lengths = self.doc_lengths(slots)[:, None]
+        return self.idf(terms) * saturation(tf, lengths, max(self.mean_doc_length, 1e-9),
+                                            self.config.k1, self.config.b)
 
     def idf(self, terms: list[int]) -> np.ndarray:
         """BM25 (Lucene) idf of each term id, from the live documents."""
@@ -220,7 +228,6 @@ class BM25Index:
         out = np.zeros(self._slots, dtype=np.float32)
         if not self._num_docs:
             return out
-        k1, b = self.config.k1, self.config.b
         # float64 statistics: a float32 sum would depend on slot order, which updates change
         avgdl = max(self._total_len / self._num_docs, 1e-9)
         for term in self.query_terms(query):
@@ -233,10 +240,9 @@ class BM25Index:
                 if start == end:
                     continue
                 slots = block.slots[postings.indices[start:end]]
-                tf = postings.data[start:end]
-                dl = self._doc_len[slots]
-                weights = (tf / (tf + k1 * (1.0 - b + b * dl / avgdl))).astype(np.float32)
-                out[slots] += idf * weights
+                weights = saturation(postings.data[start:end], self._doc_len[slots], avgdl,
+                                     self.config.k1, self.config.b)
+                out[slots] += idf * weights.astype(np.float32)
         out[~self.live] = 0.0
         return out
 

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from neurank.config import FusionConfig, RankerFeatures
 from neurank.data.corpus import Document
-from neurank.index.bm25 import BM25Index
+from neurank.index.bm25 import BM25Index, saturation
 from neurank.search.boosts import category_in_query, numeric_value
 from neurank.search.candidates import Candidates
 from neurank.search.fusion import fuse, minmax, zscore
@@ -191,12 +191,12 @@ class FeatureExtractor:
                 found_bigrams[i] = len(bigrams & set(itertools.pairwise(title_ids)))
             exact[i] = float(bool(title) and (title in normalized_query or
                                               normalized_query in title))
-        k1, b = self.bm25.config.k1, self.bm25.config.b
         mean_length = max(float(lengths.mean()) if n else 0.0, 1.0)
-        saturation = tf / (tf + k1 * (1.0 - b + b * lengths[:, None] / mean_length) + 1e-9)
+        title_saturation = saturation(tf, lengths[:, None], mean_length, self.bm25.config.k1,
+                                      self.bm25.config.b)
         idf_total = float(idf.sum())
         return [
-            (saturation * idf).sum(axis=1),
+            (title_saturation * idf).sum(axis=1),
             ((tf > 0) * idf).sum(axis=1) / idf_total if idf_total > 0 else np.zeros(n),
             exact,
             found_bigrams / max(len(bigrams), 1),
