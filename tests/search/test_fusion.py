@@ -6,7 +6,7 @@ from neurank.data import Document
 from neurank.index.retrievers import Retrieved
 from neurank.search.boosts import apply_boosts, boost_factors
 from neurank.search.candidates import Candidates, merge_retrieved
-from neurank.search.fusion import fuse, zscore
+from neurank.search.fusion import FusionScorer, fuse, zscore
 
 
 def candidates():
@@ -68,8 +68,11 @@ def test_no_candidate_and_one_candidate(method):
 
 
 def test_zscore_standardises_each_row_and_zeroes_constant_ones():
-    rows = np.array([[1.0, 2.0, 3.0, 6.0], [9.4, 9.4, 9.4, 9.4], [5, 5, 5, 7]])
-    z = zscore(rows)
+    # constant rows below the other rows' maximum: constancy is decided per row; 0.4 x 4 has a
+    # rounding-residue std, 2.0 x 4 an exact 0 that must not be divided by
+    rows = np.array([[1.0, 2.0, 3.0, 6.0], [0.4, 0.4, 0.4, 0.4], [5, 5, 5, 7], [2.0, 2.0, 2.0, 2.0]])
+    with np.errstate(all="raise"):
+        z = zscore(rows)
     assert z.shape == rows.shape and z.dtype == np.float64
     for row, expected in zip(z, rows, strict=True):
         if np.ptp(expected):
@@ -79,6 +82,18 @@ def test_zscore_standardises_each_row_and_zeroes_constant_ones():
     np.testing.assert_allclose(zscore(rows[0]), z[0])  # one row alone: the same values
     assert zscore(np.zeros((0, 3))).shape == (0, 3)
     assert zscore(np.array([3], dtype=np.int64)).tolist() == [0.0]
+
+
+def test_the_scorer_stage_fuses_under_its_own_config():
+    config = FusionConfig(method="rrf", rrf_k=10, dense_weight=0.8)
+    np.testing.assert_array_equal(FusionScorer(config)(candidates()), fuse(candidates(), config))
+
+
+def test_fusion_names_the_scores_it_misses():
+    c = candidates()
+    del c.scores["dense"]
+    with pytest.raises(ValueError, match=r"fusion needs the \['dense'\] scores of every candidate"):
+        fuse(c, FusionConfig())
 
 
 def test_merge_gives_every_candidate_every_score_and_rank():

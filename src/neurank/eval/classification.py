@@ -59,7 +59,6 @@ def multilabel_metrics(truth: np.ndarray, predicted: np.ndarray,
 def f1_per_threshold(probabilities: np.ndarray, truth: np.ndarray,
                      thresholds: np.ndarray) -> np.ndarray:
     """F1 of every label at every threshold: shape (len(thresholds), labels)."""
-    truth = truth.astype(bool)
     out = np.empty((len(thresholds), truth.shape[1]))
     for i, threshold in enumerate(thresholds):
         out[i] = _f1(*label_counts(truth, probabilities >= threshold))

@@ -37,15 +37,21 @@ def _ranked_grades(scores: Mapping[str, float], judged: Mapping[str, int]) -> np
     return np.array([judged.get(docid, 0) for docid, _ in ordered], dtype=np.float64)
 
 
-def _discounts(n: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
+def rank_discounts(ranks: np.ndarray) -> np.ndarray:
+    """DCG's discount 1 / log2(rank + 2) of 0-based ranks."""
+    return 1.0 / np.log2(np.asarray(ranks) + 2.0)
+
+
+def discounts(n: int) -> np.ndarray:
+    """DCG's discounts of the first `n` positions."""
+    return rank_discounts(np.arange(n))
 
 
 def _ndcg(grades: np.ndarray, ideal: np.ndarray, k: int, n_rel: int) -> float:
     gains = np.clip(grades[:k], 0.0, None)
     ideal_gains = ideal[:k]
-    idcg = float(ideal_gains @ _discounts(len(ideal_gains)))
-    return float(gains @ _discounts(len(gains))) / idcg if idcg > 0 else 0.0
+    idcg = float(ideal_gains @ discounts(len(ideal_gains)))
+    return float(gains @ discounts(len(gains))) / idcg if idcg > 0 else 0.0
 
 
 def _recall(grades: np.ndarray, ideal: np.ndarray, k: int, n_rel: int) -> float:

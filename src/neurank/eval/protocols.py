@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from neurank.data.interactions import HeldOut
+from neurank.eval.metrics import discounts, rank_discounts
 
 TieRule = Literal["random", "pessimistic"]
 TIE_RULES: tuple[str, ...] = ("random", "pessimistic")
@@ -60,7 +61,7 @@ def hit_rate_ndcg(ranks: np.ndarray, k: int) -> dict[str, float]:
     """HR@k and NDCG@k from 0-based ranks of single held-out items."""
     ranks = np.asarray(ranks)
     hit = ranks < k
-    ndcg = np.where(hit, np.log(2.0) / np.log(ranks + 2.0), 0.0)
+    ndcg = np.where(hit, rank_discounts(ranks), 0.0)
     return {f"hr@{k}": float(hit.mean()) if len(ranks) else 0.0,
             f"ndcg@{k}": float(ndcg.mean()) if len(ranks) else 0.0}
 
@@ -71,15 +72,15 @@ def full_ranking_metrics(top_items: np.ndarray, relevant: list[np.ndarray], k: i
 
     `top_items` is (users, >=k) ranked item indices with seen items already excluded.
     """
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    position_discounts = discounts(k)
     recalls, ndcgs = [], []
     for top, rel in zip(top_items, relevant, strict=True):
         if len(rel) == 0:
             continue
         hits = np.isin(top[:k], rel)
         recalls.append(hits.sum() / len(rel))
-        ideal = discounts[: min(len(rel), k)].sum()
-        ndcgs.append(float(hits @ discounts[: len(hits)]) / ideal)
+        ideal = position_discounts[: min(len(rel), k)].sum()
+        ndcgs.append(float(hits @ position_discounts[: len(hits)]) / ideal)
     n = max(len(recalls), 1)
     return {f"recall@{k}": float(np.sum(recalls)) / n, f"ndcg@{k}": float(np.sum(ndcgs)) / n}
 
