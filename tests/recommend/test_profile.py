@@ -173,6 +173,22 @@ def test_profile_models_beat_popularity_on_cold_users(family, taste_world):
     assert ours > evaluate_cold_users(pop, split, users)["ndcg@10"] + 0.15, ours
 
 
+def test_profile_knn_breaks_neighbour_ties_by_training_order():
+    """300 users share one profile and 50 neighbours are asked for: the 50 earliest count, on
+    every CPU (argpartition's choice among ties depends on its SIMD path)."""
+    n = 400
+    profiles = [{"gender": "F"}] * 300 + [{"gender": "M"}] * (n - 300)
+    data = Interactions([f"u{u}" for u in range(n)], [f"i{i}" for i in range(n)],
+                        np.arange(n), np.arange(n), np.full(n, 5.0, dtype=np.float32),
+                        np.arange(n, dtype=np.float64))
+    users = FeatureTable(data.user_ids, profiles)
+    items = FeatureTable(data.item_ids, [{"title": f"item {i}"} for i in range(n)])
+    config = MODELS["profile-knn"].Config(neighbors=50, min_count=1)
+    model = MODELS["profile-knn"](config).with_features(users, items).fit(data)
+    scores = model.score_profiles([{"gender": "F"}])[0]  # user u liked item u only
+    np.testing.assert_array_equal(np.flatnonzero(scores), np.arange(50))
+
+
 def test_segment_popularity_backs_off_to_coarser_segments(taste_world):
     data, users, items = taste_world
     split = holdout_users(data, 0.2, 0, min_rating=4.0)

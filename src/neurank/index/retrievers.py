@@ -15,6 +15,7 @@ import numpy as np
 
 from neurank.index.bm25 import BM25Index
 from neurank.index.vectors import VectorIndex
+from neurank.topk import top_indices
 
 
 @dataclass
@@ -36,16 +37,6 @@ class Retriever(Protocol):
         ...
 
 
-def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the n highest finite scores, best first, ties by lower index."""
-    candidates = np.flatnonzero(np.isfinite(scores))
-    if len(candidates) > n:
-        part = np.argpartition(-scores[candidates], n - 1)[:n]
-        candidates = candidates[part]
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order]
-
-
 class BM25Retriever:
     """Documents matching at least one query term, by BM25."""
 
@@ -60,7 +51,7 @@ class BM25Retriever:
         keep = full > 0  # deleted slots score 0
         if allowed is not None:
             keep &= allowed[: len(keep)]
-        rows = top_rows(np.where(keep, full, -np.inf), depth)
+        rows = top_indices(np.where(keep, full, -np.inf), depth)
         return Retrieved(rows=rows, scores=full[rows],
                          score_rows=lambda r: np.maximum(full[r], 0.0))
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.data.profiles import FeatureTable
 from neurank.errors import NeurankError, NotFoundError
+from neurank.topk import top_indices
 from neurank.training.checkpoint import save_checkpoint
 
 _USER_CHUNK = 256
@@ -51,14 +52,8 @@ def top_k_rows(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
     """Per row, the indices of the k best finite scores; exact ties go to the higher tiebreak."""
     out = np.full((len(scores), k), -1, dtype=np.int64)
     for r, row in enumerate(scores):
-        finite = np.flatnonzero(np.isfinite(row))
-        if len(finite) == 0:
-            continue
-        kk = min(k, len(finite))
-        threshold = np.partition(row[finite], len(finite) - kk)[len(finite) - kk]
-        pool = finite[row[finite] >= threshold]  # every item tied at the cut stays in the race
-        order = np.lexsort((pool, -tiebreak[pool], -row[pool]))[:kk]
-        out[r, :kk] = pool[order]
+        top = top_indices(row, k, tiebreak)
+        out[r, :len(top)] = top
     return out
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.base import ConfigT, Recommender
 from neurank.recommend.registry import register
+from neurank.topk import top_indices
 
 
 class KNNConfig(BaseModel):
@@ -20,14 +21,15 @@ class KNNConfig(BaseModel):
 
 
 def keep_top(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the k largest entries of each row."""
+    """Keep the k largest entries of each row (ties at the cut: the lower column index)."""
     similarity = similarity.tocsr()
+    similarity.sort_indices()
     rows, cols, vals = [], [], []
     for r in range(similarity.shape[0]):
         start, end = similarity.indptr[r], similarity.indptr[r + 1]
         data, idx = similarity.data[start:end], similarity.indices[start:end]
         if len(data) > k:
-            keep = np.argpartition(-data, k - 1)[:k]
+            keep = top_indices(data, k)
             data, idx = data[keep], idx[keep]
         rows.append(np.full(len(idx), r))
         cols.append(idx)

@@ -13,6 +13,7 @@ from neurank.data.interactions import HeldOut, Interactions
 from neurank.recommend.profile_base import ProfileRecommender
 from neurank.recommend.profile_features import EncodedFeatures, FeatureEncoder
 from neurank.recommend.registry import register
+from neurank.topk import top_indices
 
 
 class ProfileKNNConfig(BaseModel):
@@ -46,7 +47,9 @@ class ProfileKNN(ProfileRecommender[ProfileKNNConfig]):
     def score_profiles(self, profiles: list[dict[str, Any]]) -> np.ndarray:
         sims = self._vectors(profiles) @ self.user_vectors.T
         n = min(self.config.neighbors, sims.shape[1])
-        nearest = np.argpartition(-sims, n - 1, axis=1)[:, :n]
+        # users with equal profiles tie exactly; rounded because BLAS kernels differ in the
+        # last bit between CPUs
+        nearest = np.stack([top_indices(row, n) for row in np.round(sims, 5)])
         weights = np.zeros_like(sims)
         np.put_along_axis(weights, nearest, np.take_along_axis(sims, nearest, axis=1), axis=1)
         return np.asarray(self.seen.T.dot(weights.T).T, dtype=np.float32)
