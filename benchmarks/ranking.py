@@ -36,7 +36,7 @@ from neurank.eval.significance import paired_test
 from neurank.index import Collection
 from neurank.search import SearchPipeline
 from neurank.search.evaluation import evaluate_collection
-from neurank.search.ranker import collection_ranker, store_ranker
+from neurank.search.ranker import LearnedRanker, collection_ranker, store_ranker
 from neurank.search.ranker_training import cross_validate, train_ranker, tune_threshold
 
 METRICS = ("ndcg@10", "ndcg@3", "mrr@10", "f1@3", "recall@100")
@@ -101,12 +101,13 @@ def print_table(title: str, rows: list[dict], columns: tuple[str, ...] = SHOWN) 
     console.print(table)
 
 
-def train_and_attach(pipeline: SearchPipeline, data, config: RankerConfig) -> tuple[float, dict]:
+def train_and_attach(pipeline: SearchPipeline, data,
+                     config: RankerConfig) -> tuple[float, LearnedRanker]:
     start = time.perf_counter()
     trained = train_ranker(pipeline, data, config, show_progress=False)
     seconds = time.perf_counter() - start
     store_ranker(pipeline.collection, trained.ranker)
-    return seconds, trained.ranker.fusion
+    return seconds, trained.ranker
 
 
 def scifact_setup(args: argparse.Namespace):
@@ -127,12 +128,15 @@ def scifact(args: argparse.Namespace, results: dict) -> None:
     systems += [(f"neural ranker alone, seed {s}", RankerConfig(learned_fusion=False, seed=s))
                 for s in args.seeds[:1]]
     systems += [(f"neural + learned fusion, seed {s}", RankerConfig(seed=s)) for s in args.seeds]
+    transfer_ranker = None
     for name, config in systems:
-        seconds, fusion = train_and_attach(pipeline, train, config)
+        seconds, ranker = train_and_attach(pipeline, train, config)
+        if transfer_ranker is None and name.startswith("neural + learned"):
+            transfer_ranker = ranker
         metrics, per_query = evaluate(pipeline, test, "learned")
         threshold, f1 = with_threshold(pipeline, train, test)
         shown = "none" if threshold is None else f"{threshold:.3f}"
-        notes = f"fusion {fusion}; threshold {shown} -> F1@3 {f1:.4f}"
+        notes = f"fusion {ranker.fusion}; threshold {shown} -> F1@3 {f1:.4f}"
         rows.append(row(name, metrics, per_query, hybrid_q,
                         {"train_s": seconds, "notes": notes, "f1@3_thresholded": f1}))
         console.print(f"{name}: ndcg@10 {metrics['ndcg@10']:.4f} ({seconds:.0f} s)")
@@ -159,6 +163,8 @@ def scifact(args: argparse.Namespace, results: dict) -> None:
     if args.ablation:
         ablation(args, pipeline, train, test, hybrid_q, results)
     if args.cranfield:
+        # the first seed's fusion ranker, whichever rankers the ablation trained since
+        store_ranker(collection, transfer_ranker)
         transfer(args, collection, results)
 
 
