@@ -131,6 +131,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/coldstart.json"))
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--variants", type=Path, default=None,
+                        help="JSON {name: ProfileConfig overrides} run instead of the ablations "
+                             "(must name 'profile'), e.g. benchmarks/coldstart_variants.json")
     parser.add_argument("--warm", action="store_true",
                         help="only the warm-user blend (issue 3's protocol)")
     args = parser.parse_args()
@@ -144,10 +147,13 @@ def main() -> None:
         args.out.with_name("coldstart-warm.json").write_text(json.dumps(warm, indent=2))
         return
     seeds = [int(s) for s in args.seeds.split(",")]
+    variants = json.loads(args.variants.read_text()) if args.variants else ABLATIONS
+    if "profile" not in variants:
+        parser.error(f"{args.variants}: needs a 'profile' entry (the model the curves use)")
     rows = [(f, {}) for f in BASELINES] + [
-        ("profile", o) for name, o in ABLATIONS.items()
+        ("profile", o) for name, o in variants.items()
         if not args.no_ablations or name == "profile"]
-    names = list(BASELINES) + [n for n in ABLATIONS if not args.no_ablations or n == "profile"]
+    names = list(BASELINES) + [n for n in variants if not args.no_ablations or n == "profile"]
     results: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     curves: dict[str, list[dict[int, float]]] = {}
     latencies: list[float] = []
