@@ -148,7 +148,7 @@ def scifact(args: argparse.Namespace, results: dict) -> None:
         console.print(f"neural + learned fusion over seeds {args.seeds}: NDCG@10 mean "
                       f"{statistics.mean(fused):.4f}, std {statistics.stdev(fused):.4f}")
 
-    # the collection now holds the last seed's ranker: latency and transfer use it
+    # the collection now holds the last seed's ranker: the latency rows use it
     queries = [test.queries[q] for q in list(test.queries)[: args.latency_queries]]
     samples = {mode: latency(pipeline, queries, mode) for mode in ("hybrid", "learned")}
     added = [a - b for a, b in zip(samples["learned"], samples["hybrid"], strict=True)]
