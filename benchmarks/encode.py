@@ -34,6 +34,7 @@ from neurank.encoders.onnx import export_onnx
 from neurank.eval.metrics import evaluate_run
 from neurank.index import Collection
 from neurank.search import SearchPipeline
+from neurank.topk import top_indices
 
 METRICS = ("ndcg@10", "recall@100")
 DEPTH = 100
@@ -42,10 +43,9 @@ DEPTH = 100
 def exact_run(vectors: np.ndarray, query_vectors: np.ndarray, doc_ids: np.ndarray,
               qids: list[str]) -> dict[str, dict[str, float]]:
     scores = query_vectors @ vectors.T
-    depth = min(DEPTH, scores.shape[1])  # --limit may leave fewer documents than DEPTH
     run = {}
     for i, qid in enumerate(qids):
-        top = np.argpartition(-scores[i], depth - 1)[:depth]
+        top = top_indices(scores[i], DEPTH)  # fewer when --limit leaves fewer documents
         run[qid] = dict(zip(doc_ids[top].tolist(), scores[i, top].astype(float).tolist(),
                             strict=True))
     return run
