@@ -13,6 +13,7 @@ Also: train time on this CPU and p95 of one profile's recommendation over all it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -34,6 +35,7 @@ from neurank.recommend.coldstart import evaluate_cold_users, holdout_users, posi
 from neurank.recommend.evaluation import evaluate_sampled
 from neurank.recommend.request import RecommendRequest, answer, chain_scores
 from neurank.recommend.selection import GRIDS, select_model
+from neurank.topk import top_indices
 
 BASELINES = ("pop", "pop-segment", "profile-knn")
 ABLATIONS = {
@@ -125,6 +127,68 @@ def warm_blend(folder: Path, users, items, console: Console) -> dict[str, dict[s
     return out
 
 
+def training_size_curve(data, users, items, seeds: list[int], fractions: list[float],
+                        console: Console) -> dict[str, dict[str, float]]:
+    """NDCG@10 of the baselines and the profile model trained on a seeded share of the
+    training users, judged on the same held-out users: how the profile model's lead over the
+    best baseline grows with the number of users it learns from."""
+    families = (*BASELINES, "profile")
+    scores: dict[tuple[float, str], list[float]] = {}
+    sizes: dict[float, list[int]] = {}
+    held_out_popularity = []
+    for seed in seeds:
+        split = holdout_users(data, 0.2, seed, min_rating=4.0, items=items.ids)
+        held_out_popularity.append(others_popularity_ndcg(split))
+        order = np.random.default_rng([seed, 1]).permutation(split.train.num_users)
+        for fraction in fractions:
+            kept = np.zeros(split.train.num_users, dtype=bool)
+            kept[order[:round(fraction * len(order))]] = True
+            sizes.setdefault(fraction, []).append(int(kept.sum()))
+            subset = split.train.subset(kept[split.train.users])
+            part = dataclasses.replace(split, train=subset)
+            for family in families:
+                model, _ = fit(family, {}, part, users, items, seed)
+                scores.setdefault((fraction, family), []).append(
+                    evaluate_cold_users(model, split, users)["ndcg@10"])
+            console.print(f"seed {seed} {fraction:.0%} of training users done")
+    table = Table(title=f"ML-100K cold users (seeds {','.join(map(str, seeds))}): NDCG@10 when "
+                        "the models learn from a seeded share of the training users",
+                  title_justify="left")
+    for column in ("training users", *families, "profile x best baseline"):
+        table.add_column(column, justify="right")
+    out = {}
+    for fraction in fractions:
+        means = {f: float(np.mean(scores[(fraction, f)])) for f in families}
+        ratio = means["profile"] / max(means[f] for f in BASELINES)
+        out[f"{fraction:g}"] = {**means, "users": float(np.mean(sizes[fraction])),
+                                "ratio": ratio}
+        table.add_row(f"{np.mean(sizes[fraction]):.0f} ({fraction:.0%})",
+                      *(f"{means[f]:.4f}" for f in families), f"{ratio:.3f}")
+    console.print(table)
+    out["held_out_popularity"] = float(np.mean(held_out_popularity))
+    console.print("the held-out users ranked by how many *other* held-out users liked each item "
+                  f"(popularity measured on them, not on training): NDCG@10 "
+                  f"{np.mean(held_out_popularity):.4f}")
+    return out
+
+
+def others_popularity_ndcg(split) -> float:
+    """NDCG@10 of ranking each held-out user's items by the other held-out users' likes: how
+    well popularity could do if it were measured on the judged users themselves."""
+    index = {item: i for i, item in enumerate(split.train.item_ids)}
+    judged = [u for u in split.held_out if split.relevant[u]]
+    relevant = [np.array([index[i] for i in split.relevant[u]]) for u in judged]
+    counts = np.zeros(len(index))
+    for items in relevant:
+        counts[items] += 1
+    tops = []
+    for items in relevant:
+        others = counts.copy()
+        others[items] -= 1
+        tops.append(top_indices(others, 10))
+    return full_ranking_metrics(np.array(tops), relevant, 10)["ndcg@10"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -136,6 +200,9 @@ def main() -> None:
                              "(must name 'profile'), e.g. benchmarks/coldstart_variants.json")
     parser.add_argument("--warm", action="store_true",
                         help="only the warm-user blend (issue 3's protocol)")
+    parser.add_argument("--train-fractions", default=None,
+                        help="only the training-size curve, e.g. 0.25,0.5,1 (shares of the "
+                             "training users the models learn from)")
     args = parser.parse_args()
     folder = args.data_root / "ml-100k"
     data = read_interaction_log(folder / "u.data")
@@ -147,6 +214,15 @@ def main() -> None:
         args.out.with_name("coldstart-warm.json").write_text(json.dumps(warm, indent=2))
         return
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.train_fractions:
+        fractions = [float(f) for f in args.train_fractions.split(",")]
+        if not all(0.0 < f <= 1.0 for f in fractions):
+            parser.error("--train-fractions: each share must be in (0, 1]")
+        curve = training_size_curve(data, users, items, seeds, fractions, console)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_name(args.out.stem + "-fractions.json").write_text(
+            json.dumps(curve, indent=2))
+        return
     variants = json.loads(args.variants.read_text()) if args.variants else ABLATIONS
     if "profile" not in variants:
         parser.error(f"{args.variants}: needs a 'profile' entry (the model the curves use)")
