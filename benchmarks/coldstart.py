@@ -144,8 +144,7 @@ def training_size_curve(data, users, items, seeds: list[int], fractions: list[fl
             kept = np.zeros(split.train.num_users, dtype=bool)
             kept[order[:round(fraction * len(order))]] = True
             sizes.setdefault(fraction, []).append(int(kept.sum()))
-            subset = split.train.subset(kept[split.train.users])
-            part = dataclasses.replace(split, train=subset)
+            part = dataclasses.replace(split, train=split.train.of_users(kept))
             for family in families:
                 model, _ = fit(family, {}, part, users, items, seed)
                 scores.setdefault((fraction, family), []).append(

@@ -161,3 +161,14 @@ def test_test_negatives_never_hold_any_positive_of_the_user(tmp_path):
     assert negatives.shape == (30, 99)
     assert not (negatives == items[:, None]).any()
     assert not seen[users[:, None], negatives].any()
+
+
+def test_of_users_narrows_the_user_vocabulary(interactions):
+    kept = np.zeros(interactions.num_users, dtype=bool)
+    kept[[0, 3, 7, 8]] = True
+    narrowed = interactions.of_users(kept)
+    assert narrowed.user_ids == [interactions.user_ids[u] for u in (0, 3, 7, 8)]
+    assert narrowed.item_ids == interactions.item_ids
+    assert (narrowed.matrix().toarray() == interactions.matrix().toarray()[kept]).all()
+    assert sorted(narrowed.order.tolist()) == sorted(interactions.order[kept[interactions.users]]
+                                                     .tolist())

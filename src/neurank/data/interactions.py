@@ -61,6 +61,15 @@ class Interactions:
         return Interactions(self.user_ids, self.item_ids, self.users[mask], self.items[mask],
                             self.weights[mask], self.order[mask])
 
+    def of_users(self, kept: np.ndarray) -> Interactions:
+        """The interactions of the users where `kept` (one flag per user) is true, with the
+        user vocabulary narrowed to them; the items stay as they are."""
+        new_index = np.cumsum(kept) - 1
+        rows = kept[self.users]
+        return Interactions([u for u, k in zip(self.user_ids, kept, strict=True) if k],
+                            self.item_ids, new_index[self.users[rows]], self.items[rows],
+                            self.weights[rows], self.order[rows])
+
     def user_index_of(self, user: str) -> int:
         try:
             return self.user_index[user]

@@ -48,11 +48,8 @@ def holdout_users(data: Interactions, fraction: float, seed: int, *,
     held = np.zeros(data.num_users, dtype=bool)
     held[order[:round(fraction * data.num_users)]] = True
     item_ids = list(data.item_ids) + [i for i in items or [] if i not in data.item_index]
-    kept_users = [u for u, h in zip(data.user_ids, held, strict=True) if not h]
-    new_index = np.cumsum(~held) - 1
-    keep = ~held[data.users]
-    train = Interactions(kept_users, item_ids, new_index[data.users[keep]], data.items[keep],
-                         data.weights[keep], data.order[keep])
+    train = Interactions(data.user_ids, item_ids, data.users, data.items, data.weights,
+                         data.order).of_users(~held)
     liked = positives(data, min_rating)
     relevant: dict[str, list[str]] = {data.user_ids[u]: [] for u in np.flatnonzero(held)}
     for u, i in zip(liked.users, liked.items, strict=True):
