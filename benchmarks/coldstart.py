@@ -18,6 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -128,7 +129,7 @@ def warm_blend(folder: Path, users, items, console: Console) -> dict[str, dict[s
 
 
 def training_size_curve(data, users, items, seeds: list[int], fractions: list[float],
-                        console: Console) -> dict[str, dict[str, float]]:
+                        console: Console) -> dict[str, Any]:
     """NDCG@10 of the baselines and the profile model trained on a seeded share of the
     training users, judged on the same held-out users: how the profile model's lead over the
     best baseline grows with the number of users it learns from."""
@@ -155,7 +156,7 @@ def training_size_curve(data, users, items, seeds: list[int], fractions: list[fl
                   title_justify="left")
     for column in ("training users", *families, "profile x best baseline"):
         table.add_column(column, justify="right")
-    out = {}
+    out: dict[str, Any] = {}
     for fraction in fractions:
         means = {f: float(np.mean(scores[(fraction, f)])) for f in families}
         ratio = means["profile"] / max(means[f] for f in BASELINES)
@@ -174,12 +175,10 @@ def training_size_curve(data, users, items, seeds: list[int], fractions: list[fl
 def others_popularity_ndcg(split) -> float:
     """NDCG@10 of ranking each held-out user's items by the other held-out users' likes: how
     well popularity could do if it were measured on the judged users themselves."""
-    index = {item: i for i, item in enumerate(split.train.item_ids)}
+    index = split.train.item_index
     judged = [u for u in split.held_out if split.relevant[u]]
     relevant = [np.array([index[i] for i in split.relevant[u]]) for u in judged]
-    counts = np.zeros(len(index))
-    for items in relevant:
-        counts[items] += 1
+    counts = np.bincount(np.concatenate(relevant), minlength=len(index)).astype(np.float64)
     tops = []
     for items in relevant:
         others = counts.copy()
